@@ -1,0 +1,6 @@
+export * from "./common.ts";
+export * from "./tunnel-provider.ts";
+export * from "./tunnel.ts";
+export * from "./tunnel-binding.ts";
+export * from "./conditions.ts";
+export * from "./crd.ts";

@@ -1,0 +1,162 @@
+import { z } from "zod";
+import {
+  Affinity,
+  API_VERSION,
+  cel,
+  Conditions,
+  Duration,
+  immutable,
+  LabelSelector,
+  NodeSelector,
+  ObjectMeta,
+  ObjectName,
+  Port,
+  ResourceRequirements,
+  Toleration,
+} from "./common.ts";
+
+export const ProviderRef = z
+  .object({ name: ObjectName.describe("Name of the TunnelProvider.") })
+  .meta(cel(immutable("spec.providerRef")))
+  .describe("The TunnelProvider this tunnel belongs to. Immutable: create a new Tunnel to move providers.");
+
+export const AllowedBindings = z
+  .object({
+    namespaces: z
+      .object({
+        from: z
+          .enum(["Same", "All", "Selector"])
+          .default("Same")
+          .describe("Which namespaces may bind: `Same` (this one), `All`, or those matching `selector`."),
+        selector: LabelSelector.optional().describe("Namespace labels, with `from: Selector`."),
+      })
+      .meta(
+        cel({
+          rule: "(self.from == 'Selector') == has(self.selector)",
+          message: "selector is required with from: Selector and not allowed otherwise",
+        }),
+      )
+      .default({ from: "Same" }),
+  })
+  .describe("Which TunnelBindings may use this tunnel. Default: bindings in the tunnel's own namespace.");
+
+const PodPlacement = {
+  resources: ResourceRequirements.optional(),
+  nodeSelector: NodeSelector.optional(),
+  tolerations: z.array(Toleration).max(32).optional(),
+};
+
+export const CloudflareTunnelSpec = z.object({
+  replicas: z.int().min(1).max(32).default(2).meta({ format: "int32" }).describe("cloudflared connector replicas."),
+  existingTunnelId: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "must be a tunnel UUID")
+    .optional()
+    .describe("Adopt this existing remote-managed tunnel instead of creating one. KTube never deletes an adopted tunnel."),
+  cloudflared: z
+    .object({
+      image: z.string().max(512).optional().describe("The cloudflared image (default: the controller's)."),
+      ...PodPlacement,
+    })
+    .optional(),
+});
+
+export const NgrokTunnelSpec = z.object({
+  replicas: z.int().min(1).max(32).optional().meta({ format: "int32" }).describe("Agent replicas serving the endpoints."),
+  poolingEnabled: z.boolean().optional().describe("Pool endpoints across replicas (default: true)."),
+});
+
+export const DevTunnelsTunnelSpec = z.object({
+  region: z.string().max(32).regex(/^[a-z][a-z0-9]*$/).optional().describe("The cluster region, e.g. `usw2`, `euw`."),
+  expiration: Duration.optional().describe("How long the tunnel lives without a host (the service's default if unset)."),
+});
+
+const IPv4Cidr = z
+  .string()
+  .max(18)
+  .meta(cel({ rule: "isCIDR(self) && cidr(self).ip().family() == 4", message: "must be an IPv4 CIDR such as 10.200.0.0/24" }));
+
+export const EdgeTunnelSpec = z.object({
+  address: z
+    .string()
+    .min(1)
+    .max(253)
+    .describe("The VPS's public address (IP or DNS name), used for SSH and as the tunnels' endpoint."),
+  ssh: z.object({
+    port: Port.default(22),
+    user: z.string().min(1).max(32).regex(/^[a-z_][a-z0-9_-]*$/).default("root"),
+    secretRef: z
+      .object({ name: ObjectName })
+      .describe("Secret in the tunnel's namespace with `privateKey` and `knownHosts` (the VPS's pinned host key)."),
+    insecureSkipHostKeyVerification: z
+      .boolean()
+      .default(false)
+      .describe("Trust the VPS's host key on first use instead of requiring `knownHosts`. Not for production."),
+  }),
+  wireguard: z
+    .object({
+      listenPort: Port.default(51821),
+      network: IPv4Cidr.default("10.200.0.0/24"),
+      mtu: z.int().min(1280).max(9000).default(1420).meta({ format: "int32" }),
+      persistentKeepalive: z.int().min(0).max(3600).default(25).meta({ format: "int32" }).describe("Seconds; 0 disables."),
+    })
+    .default({ listenPort: 51821, network: "10.200.0.0/24", mtu: 1420, persistentKeepalive: 25 }),
+  uplink: z
+    .object({
+      replicas: z.int().min(1).max(16).default(2).meta({ format: "int32" }),
+      ...PodPlacement,
+      affinity: Affinity.optional(),
+    })
+    .default({ replicas: 2 }),
+  healthCheck: z
+    .object({
+      interval: Duration.default("5s"),
+      timeout: Duration.default("2s"),
+      healthyThreshold: z.int().min(1).max(10).default(2).meta({ format: "int32" }),
+      unhealthyThreshold: z.int().min(1).max(10).default(2).meta({ format: "int32" }),
+    })
+    .default({ interval: "5s", timeout: "2s", healthyThreshold: 2, unhealthyThreshold: 2 }),
+  allowAddressTargets: z
+    .boolean()
+    .default(false)
+    .describe("May bindings target a raw IP:port (`routes[].address`) instead of a Service?"),
+});
+
+const TUNNEL_BLOCKS = ["cloudflare", "ngrok", "devtunnels", "edge"] as const;
+
+export const TunnelSpec = z
+  .object({
+    providerRef: ProviderRef,
+    allowedBindings: AllowedBindings.default({ namespaces: { from: "Same" } }),
+    cloudflare: CloudflareTunnelSpec.optional(),
+    ngrok: NgrokTunnelSpec.optional(),
+    devtunnels: DevTunnelsTunnelSpec.optional(),
+    edge: EdgeTunnelSpec.optional(),
+  })
+  .meta(
+    cel({
+      rule: `${TUNNEL_BLOCKS.map((t) => `(has(self.${t}) ? 1 : 0)`).join(" + ")} <= 1`,
+      message: "set at most one provider block (cloudflare, ngrok, devtunnels or edge), the one of the provider's type",
+    }),
+  );
+
+export const TunnelStatus = z.object({
+  observedGeneration: z.int().min(0).meta({ format: "int64" }).optional(),
+  conditions: Conditions.optional(),
+  tunnelId: z.string().max(256).optional().describe("The provider's id of this tunnel, written as soon as it exists."),
+  boundRoutes: z.int().min(0).meta({ format: "int32" }).optional().describe("Routes of accepted bindings served by this tunnel."),
+});
+
+export const Tunnel = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal("Tunnel"),
+  metadata: ObjectMeta,
+  spec: TunnelSpec,
+  status: TunnelStatus.optional(),
+});
+
+export type TunnelSpec = z.infer<typeof TunnelSpec>;
+export type TunnelStatus = z.infer<typeof TunnelStatus>;
+export type Tunnel = z.infer<typeof Tunnel>;
+export type CloudflareTunnelSpec = z.infer<typeof CloudflareTunnelSpec>;
+export type EdgeTunnelSpec = z.infer<typeof EdgeTunnelSpec>;

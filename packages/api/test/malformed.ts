@@ -1,0 +1,239 @@
+// Objects the API server must reject at admission, each with the message a user sees.
+// `base` objects are valid; each case changes one thing.
+import { stringify } from "yaml";
+
+type Obj = Record<string, unknown>;
+
+export const provider = (spec: Obj, name = "bad-provider"): Obj => ({
+  apiVersion: "ktube.dev/v1alpha1",
+  kind: "TunnelProvider",
+  metadata: { name },
+  spec,
+});
+export const tunnel = (spec: Obj, name = "bad-tunnel"): Obj => ({
+  apiVersion: "ktube.dev/v1alpha1",
+  kind: "Tunnel",
+  metadata: { name },
+  spec,
+});
+export const binding = (routes: Obj[], extra: Obj = {}): Obj => ({
+  apiVersion: "ktube.dev/v1alpha1",
+  kind: "TunnelBinding",
+  metadata: { name: "bad-binding" },
+  spec: { tunnelRef: { name: "home" }, routes, ...extra },
+});
+
+const cfSecret = { name: "cf", key: "token" };
+const cloudflare = { accountId: "0123456789abcdef0123456789abcdef", apiTokenSecretRef: cfSecret };
+const web = { name: "web", hostname: "shop.example.com", service: { name: "web", port: 80 } };
+const edge = { address: "203.0.113.10", ssh: { secretRef: { name: "vps" } } };
+
+export interface RejectCase {
+  what: string;
+  object: Obj;
+  message: string;
+}
+
+export const CREATE_CASES: RejectCase[] = [
+  // TunnelProvider
+  { what: "unknown provider type", object: provider({ type: "aws" }), message: 'Unsupported value: "aws"' },
+  {
+    what: "block of another type",
+    object: provider({ type: "cloudflare", ngrok: { authtokenSecretRef: cfSecret } }),
+    message: "spec.type is cloudflare: set spec.cloudflare and no other provider block",
+  },
+  {
+    what: "two provider blocks",
+    object: provider({ type: "cloudflare", cloudflare, edge: {} }),
+    message: "spec.type is cloudflare: set spec.cloudflare and no other provider block",
+  },
+  {
+    what: "cloudflare without account",
+    object: provider({ type: "cloudflare", cloudflare: {} }),
+    message: "accountId and apiTokenSecretRef are required unless quickTunnels is true",
+  },
+  {
+    what: "malformed account id",
+    object: provider({ type: "cloudflare", cloudflare: { ...cloudflare, accountId: "acme" } }),
+    message: "spec.cloudflare.accountId in body should match",
+  },
+  {
+    what: "quick tunnels with an account",
+    object: provider({ type: "cloudflare", cloudflare: { ...cloudflare, quickTunnels: true } }),
+    message: "quick tunnels use no account",
+  },
+  {
+    what: "unknown field",
+    object: provider({ type: "cloudflare", cloudflare: { ...cloudflare, zone: "example.com" } }),
+    message: 'unknown field "spec.cloudflare.zone"',
+  },
+  {
+    what: "ngrok without authtoken",
+    object: provider({ type: "ngrok", ngrok: {} }),
+    message: "spec.ngrok.authtokenSecretRef: Required value",
+  },
+  {
+    what: "devtunnels with an http service URI",
+    object: provider({ type: "devtunnels", devtunnels: { tokenSecretRef: cfSecret, serviceUri: "http://x" } }),
+    message: "spec.devtunnels.serviceUri in body should match",
+  },
+  // Tunnel
+  { what: "tunnel without providerRef", object: tunnel({}), message: "spec.providerRef: Required value" },
+  {
+    what: "tunnel with two provider blocks",
+    object: tunnel({ providerRef: { name: "p" }, cloudflare: {}, ngrok: {} }),
+    message: "set at most one provider block",
+  },
+  {
+    what: "Selector without selector",
+    object: tunnel({ providerRef: { name: "p" }, allowedBindings: { namespaces: { from: "Selector" } } }),
+    message: "selector is required with from: Selector and not allowed otherwise",
+  },
+  {
+    what: "selector with from: Same",
+    object: tunnel({
+      providerRef: { name: "p" },
+      allowedBindings: { namespaces: { from: "Same", selector: { matchLabels: { a: "b" } } } },
+    }),
+    message: "selector is required with from: Selector and not allowed otherwise",
+  },
+  {
+    what: "zero cloudflared replicas",
+    object: tunnel({ providerRef: { name: "p" }, cloudflare: { replicas: 0 } }),
+    message: "spec.cloudflare.replicas: Invalid value: 0: spec.cloudflare.replicas in body should be greater than or equal to 1",
+  },
+  {
+    what: "existingTunnelId not a UUID",
+    object: tunnel({ providerRef: { name: "p" }, cloudflare: { existingTunnelId: "my-tunnel" } }),
+    message: "spec.cloudflare.existingTunnelId in body should match",
+  },
+  {
+    what: "WireGuard network not a CIDR",
+    object: tunnel({ providerRef: { name: "p" }, edge: { ...edge, wireguard: { network: "10.0.0.0/33" } } }),
+    message: "must be an IPv4 CIDR such as 10.200.0.0/24",
+  },
+  {
+    what: "SSH port out of range",
+    object: tunnel({ providerRef: { name: "p" }, edge: { ...edge, ssh: { port: 70000, secretRef: { name: "vps" } } } }),
+    message: "spec.edge.ssh.port in body should be less than or equal to 65535",
+  },
+  {
+    what: "health check interval not a duration",
+    object: tunnel({ providerRef: { name: "p" }, edge: { ...edge, healthCheck: { interval: "5 seconds" } } }),
+    message: "spec.edge.healthCheck.interval in body should match",
+  },
+  {
+    what: "bad quantity",
+    object: tunnel({ providerRef: { name: "p" }, cloudflare: { cloudflared: { resources: { limits: { memory: "lots" } } } } }),
+    message: "must be a Kubernetes quantity",
+  },
+  // TunnelBinding
+  { what: "no routes", object: binding([]), message: "spec.routes in body should have at least 1 items" },
+  {
+    what: "service and address",
+    object: binding([{ ...web, address: { ip: "10.0.0.1", port: 80 } }]),
+    message: "a route needs exactly one of service or address",
+  },
+  {
+    what: "neither service nor address",
+    object: binding([{ name: "web", hostname: "shop.example.com" }]),
+    message: "a route needs exactly one of service or address",
+  },
+  {
+    what: "uppercase hostname",
+    object: binding([{ ...web, hostname: "Shop.Example.com" }]),
+    message: "spec.routes[0].hostname in body should match",
+  },
+  {
+    what: "wildcard not in the first label",
+    object: binding([{ ...web, hostname: "shop.*.example.com" }]),
+    message: "spec.routes[0].hostname in body should match",
+  },
+  { what: "relative path", object: binding([{ ...web, path: "api" }]), message: "spec.routes[0].path in body should match" },
+  {
+    what: "path on a TCP route",
+    object: binding([{ ...web, protocol: "TCP", path: "/" }]),
+    message: "path is only allowed with protocol HTTP or HTTPS",
+  },
+  {
+    what: "offload without a Secret",
+    object: binding([{ ...web, protocol: "TLS", tls: { mode: "offload" } }]),
+    message: "tls.secretRef is required with mode offload",
+  },
+  {
+    what: "udp options on TCP",
+    object: binding([{ ...web, protocol: "TCP", udp: { sessionTimeout: "10s" } }]),
+    message: "udp is only allowed with protocol UDP",
+  },
+  {
+    what: "hostname on UDP",
+    object: binding([{ ...web, protocol: "UDP" }]),
+    message: "hostname is not allowed with protocol UDP",
+  },
+  {
+    what: "PROXY protocol on HTTP",
+    object: binding([{ ...web, proxyProtocol: "v2" }]),
+    message: "proxyProtocol is only allowed with protocol TCP or TLS",
+  },
+  {
+    what: "port 0",
+    object: binding([{ ...web, service: { name: "web", port: 0 } }]),
+    message: "must be a port number from 1 to 65535 or a port name",
+  },
+  {
+    what: "port name with an underscore",
+    object: binding([{ ...web, service: { name: "web", port: "http_alt" } }]),
+    message: "must be a port number from 1 to 65535 or a port name",
+  },
+  {
+    what: "a Service in another namespace",
+    object: binding([{ ...web, service: { name: "web", namespace: "other", port: 80 } }]),
+    message: 'unknown field "spec.routes[0].service.namespace"',
+  },
+  { what: "duplicate route names", object: binding([web, { ...web, hostname: "b.example.com" }]), message: "Duplicate value" },
+  {
+    what: "listen port out of range",
+    object: binding([{ ...web, protocol: "TCP", listenPort: 70000 }]),
+    message: "spec.routes[0].listenPort in body should be less than or equal to 65535",
+  },
+  {
+    what: "access with nobody",
+    object: binding([{ ...web, access: { emails: [] } }]),
+    message: "access needs at least one entry in emails or emailDomains",
+  },
+  {
+    what: "access on a TCP route",
+    object: binding([{ ...web, protocol: "TCP", access: { emails: ["a@example.com"] } }]),
+    message: "access needs protocol HTTP or HTTPS and a hostname",
+  },
+  { what: "unknown protocol", object: binding([{ ...web, protocol: "QUIC" }]), message: 'Unsupported value: "QUIC"' },
+  {
+    what: "address that is not an IP",
+    object: binding([{ name: "dns", protocol: "UDP", address: { ip: "999.1.1.1", port: 53 } }]),
+    message: "must be an IPv4 or IPv6 address",
+  },
+];
+
+export interface UpdateCase {
+  what: string;
+  before: Obj;
+  after: Obj;
+  message: string;
+}
+
+export const UPDATE_CASES: UpdateCase[] = [
+  {
+    what: "provider type changed",
+    before: provider({ type: "edge", edge: {} }, "immutable-type"),
+    after: provider({ type: "cloudflare", cloudflare }, "immutable-type"),
+    message: "spec.type is immutable",
+  },
+  {
+    what: "tunnel moved to another provider",
+    before: tunnel({ providerRef: { name: "a" } }, "immutable-provider"),
+    after: tunnel({ providerRef: { name: "b" } }, "immutable-provider"),
+    message: "spec.providerRef is immutable",
+  },
+];
+
+export const toYaml = (object: Obj): string => stringify(object);

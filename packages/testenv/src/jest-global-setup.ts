@@ -1,0 +1,23 @@
+// Jest globalSetup: one control plane per test run of a project, CRDs installed,
+// and KUBECONFIG pointing at it for every test worker.
+import { ControlPlane } from "./control-plane.ts";
+import { installCrds } from "./crds.ts";
+
+declare global {
+  var __ktubeTestenv: ControlPlane | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  const started = Date.now();
+  const controlPlane = new ControlPlane({ log: (line) => process.stderr.write(`[testenv] ${line}\n`) });
+  globalThis.__ktubeTestenv = controlPlane;
+  try {
+    await controlPlane.start();
+    await installCrds(controlPlane.kubeConfig());
+  } catch (error) {
+    await controlPlane.stop();
+    throw error;
+  }
+  process.env.KUBECONFIG = controlPlane.kubeconfigPath;
+  process.stderr.write(`[testenv] control plane up at ${controlPlane.server} in ${Date.now() - started} ms\n`);
+}
