@@ -27,7 +27,7 @@ export class TestenvSetupError extends Error {
 export function pinnedVersions(): { kubernetes: string; etcd: string } {
   const kube = readFileSync(join(GO_DIR, "kube", "go.mod"), "utf8");
   const etcd = readFileSync(join(GO_DIR, "etcd", "go.mod"), "utf8");
-  const kubernetes = /^require k8s\.io\/kubernetes (v\S+)/m.exec(kube)?.[1];
+  const kubernetes = /^\s*(?:require\s+)?k8s\.io\/kubernetes (v\S+)/m.exec(kube)?.[1];
   const etcdVersion = /go\.etcd\.io\/etcd\/server\/v3 (v\S+)/.exec(etcd)?.[1];
   if (!kubernetes || !etcdVersion) throw new TestenvSetupError(`cannot read the pinned versions from ${GO_DIR}`);
   return { kubernetes, etcd: etcdVersion };
@@ -92,7 +92,7 @@ async function buildInto(dir: string, log: (line: string) => void): Promise<void
   const staging = `${dir}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  const env = { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=mod -buildvcs=false", PATH: `${dirname(go)}${delimiter}${process.env.PATH ?? ""}` };
+  const env = { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=readonly -buildvcs=false", PATH: `${dirname(go)}${delimiter}${process.env.PATH ?? ""}` };
   const started = Date.now();
   log(`building kube-apiserver and kube-controller-manager ${kubernetes}, etcd ${etcd} into ${dir} (first run only; ~10-20 min on 2 cores)`);
   const jobs: Array<[string, string[]]> = [

@@ -16,6 +16,8 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
   /** Keep the work directory (logs, etcd data) after stop. */
   keepWorkDir?: boolean;
+  /** More kube-apiserver flags, e.g. `--watch-cache=false` to make watches read etcd directly. */
+  apiserverArgs?: string[];
 }
 
 const WORK_DIR_PREFIX = "ktube-testenv-";
@@ -39,6 +41,11 @@ export class ControlPlane {
     this.workDir = mkdtempSync(join(tmpdir(), `${WORK_DIR_PREFIX}${process.pid}-`));
     this.kubeconfigPath = join(this.workDir, "kubeconfig");
     this.log = options.log ?? (() => {});
+  }
+
+  /** etcd's client URL (plain HTTP on loopback; it also serves the v3 JSON gateway). */
+  get etcdUrl(): string {
+    return `http://127.0.0.1:${this.etcdPorts?.client ?? 0}`;
   }
 
   /** The API server's URL, e.g. https://127.0.0.1:40123. */
@@ -125,6 +132,7 @@ export class ControlPlane {
       "--enable-priority-and-fairness=false",
       "--profiling=false",
       "--v=0",
+      ...(this.options.apiserverArgs ?? []),
     ]);
     await this.waitFor(this.apiserver, async () => (await this.apiGet("/readyz")).status === 200, 120_000);
   }

@@ -1,0 +1,8 @@
+import preset from "../../jest.preset.js";
+
+export default {
+  ...preset,
+  displayName: "runtime",
+  globalSetup: "@ktube/testenv/jest-global-setup",
+  globalTeardown: "@ktube/testenv/jest-global-teardown",
+};

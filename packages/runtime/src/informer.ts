@@ -1,0 +1,246 @@
+// A list-then-watch cache of one resource type that never gives up.
+//
+// @kubernetes/client-node ships an informer, but it stops for good on a 500 or a
+// reset connection and has no idle timeout, so a controller built on it silently
+// goes deaf. This one relists on 410 Gone, restarts forever with capped backoff,
+// asks for bookmarks, and aborts a watch that has been silent for too long.
+import { Watch } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { type KubeClient, type KubeObject, type ListOptions, objectKey, resourcePath, type ResourceType } from "./client.ts";
+import { Backoff, sleep } from "./backoff.ts";
+
+export type InformerEvent = "add" | "update" | "delete";
+export type EventHandler<T> = {
+  add?: (obj: T) => void;
+  update?: (oldObj: T, newObj: T) => void;
+  delete?: (obj: T) => void;
+};
+
+export interface InformerOptions extends Omit<ListOptions, "limit"> {
+  /** Abort a watch that delivered nothing (not even a bookmark) for this long. */
+  idleTimeoutMs?: number;
+  /** Page size of the initial and recovery lists. */
+  pageSize?: number;
+  backoff?: Backoff;
+  logger?: Logger;
+}
+
+class GoneError extends Error {}
+
+export class Informer<T extends KubeObject = KubeObject> {
+  readonly type: ResourceType;
+  private readonly client: KubeClient;
+  private readonly options: InformerOptions;
+  private readonly store = new Map<string, T>();
+  private readonly handlers: Array<EventHandler<T>> = [];
+  private readonly syncWaiters: Array<() => void> = [];
+  private resourceVersion = "";
+  private hasSynced = false;
+  private stopped = true;
+  private abort?: AbortController;
+  private loop?: Promise<void>;
+  private readonly backoff: Backoff;
+  private readonly logger?: Logger;
+  /** Counts of what the informer did, for tests and metrics. */
+  readonly stats = { lists: 0, watches: 0, relistsOnGone: 0, idleTimeouts: 0, errors: 0 };
+
+  constructor(client: KubeClient, type: ResourceType, options: InformerOptions = {}) {
+    this.client = client;
+    this.type = type;
+    this.options = options;
+    this.backoff = options.backoff ?? new Backoff(200, 30_000);
+    this.logger = options.logger?.child({ informer: type.kind });
+  }
+
+  get synced(): boolean {
+    return this.hasSynced;
+  }
+
+  addHandler(handler: EventHandler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(filter?: { namespace?: string }): T[] {
+    const all = [...this.store.values()];
+    return filter?.namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === filter.namespace);
+  }
+
+  keys(): string[] {
+    return [...this.store.keys()];
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort?.abort();
+    this.backoff.cancel();
+    await this.loop;
+  }
+
+  waitForSync(): Promise<void> {
+    if (this.hasSynced) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  private async run(): Promise<void> {
+    let needList = true;
+    while (!this.stopped) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+        }
+        await this.watchOnce();
+        this.backoff.reset();
+      } catch (error) {
+        if (this.stopped) break;
+        if (error instanceof GoneError) {
+          this.stats.relistsOnGone++;
+          this.logger?.info({ resourceVersion: this.resourceVersion }, "watch expired (410 Gone); relisting");
+          needList = true;
+          continue;
+        }
+        this.stats.errors++;
+        const status = (error as { statusCode?: number }).statusCode;
+        if (status === 410) needList = true;
+        this.logger?.warn({ err: describe(error) }, "list/watch failed; retrying with backoff");
+        await this.backoff.wait();
+      }
+    }
+  }
+
+  /** Lists everything and reconciles the store with it, emitting the differences. */
+  private async relist(): Promise<void> {
+    this.stats.lists++;
+    const { items, metadata } = await this.client.list<T>(this.type, {
+      namespace: this.options.namespace,
+      labelSelector: this.options.labelSelector,
+      fieldSelector: this.options.fieldSelector,
+      limit: this.options.pageSize ?? 500,
+    });
+    const seen = new Set<string>();
+    for (const item of items) {
+      const obj = { apiVersion: this.type.apiVersion, kind: this.type.kind, ...item } as T;
+      const key = objectKey(obj);
+      seen.add(key);
+      this.upsert(key, obj);
+    }
+    for (const [key, old] of this.store) {
+      if (!seen.has(key)) {
+        this.store.delete(key);
+        this.emit("delete", old);
+      }
+    }
+    this.resourceVersion = metadata.resourceVersion ?? "";
+    if (!this.hasSynced) {
+      this.hasSynced = true;
+      for (const resolve of this.syncWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** One watch connection, from the last resourceVersion until it ends. */
+  private watchOnce(): Promise<void> {
+    this.stats.watches++;
+    const watch = new Watch(this.client.kubeConfig);
+    const idleTimeoutMs = this.options.idleTimeoutMs ?? 90_000;
+    // Watch aborts a connection that is silent for requestTimeoutMs (30 s by default,
+    // shorter than the API server's bookmark interval). The field is private in the
+    // typings but is the library's only knob for it.
+    Reflect.set(watch, "requestTimeoutMs", idleTimeoutMs);
+    const path = resourcePath(this.type, this.options.namespace);
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (error?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        if (error) reject(error);
+        else resolve();
+      };
+      const onEvent = (phase: string, obj: T): void => {
+        if (settled) return;
+        if (phase === "ERROR") {
+          const status = obj as unknown as { code?: number; message?: string };
+          this.abort?.abort();
+          finish(status.code === 410 ? new GoneError(status.message) : Object.assign(new Error(status.message), { statusCode: status.code }));
+          return;
+        }
+        const rv = obj.metadata?.resourceVersion;
+        if (rv) this.resourceVersion = rv;
+        if (phase === "BOOKMARK") return;
+        const full = { apiVersion: this.type.apiVersion, kind: this.type.kind, ...obj } as T;
+        const key = objectKey(full);
+        if (phase === "DELETED") {
+          const old = this.store.get(key);
+          this.store.delete(key);
+          this.emit("delete", old ?? full);
+        } else {
+          this.upsert(key, full);
+        }
+      };
+      const onDone = (error: unknown): void => {
+        if ((error as { name?: string } | null)?.name === "TimeoutError") {
+          this.stats.idleTimeouts++;
+          this.logger?.debug({ idleTimeoutMs }, "watch idle for too long; reconnecting");
+          finish();
+          return;
+        }
+        const status = (error as { statusCode?: number } | null)?.statusCode;
+        if (status === 410) finish(new GoneError("410 Gone"));
+        else if (error && !this.stopped) finish(error);
+        else finish();
+      };
+      watch
+        .watch(
+          path,
+          {
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            // The server closes the watch after this; spread reconnects like client-go does.
+            timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+            labelSelector: this.options.labelSelector,
+            fieldSelector: this.options.fieldSelector,
+          },
+          onEvent as (phase: string, apiObj: unknown) => void,
+          onDone,
+        )
+        .then((controller) => {
+          this.abort = controller;
+          if (this.stopped) controller.abort();
+        }, finish);
+    });
+  }
+
+  private upsert(key: string, obj: T): void {
+    const old = this.store.get(key);
+    this.store.set(key, obj);
+    if (!old) this.emit("add", obj);
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit("update", old, obj);
+  }
+
+  private emit(event: InformerEvent, a: T, b?: T): void {
+    for (const handler of this.handlers) {
+      try {
+        if (event === "add") handler.add?.(a);
+        else if (event === "update") handler.update?.(a, b!);
+        else handler.delete?.(a);
+      } catch (error) {
+        this.logger?.error({ err: describe(error) }, "event handler threw");
+      }
+    }
+  }
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+export { sleep };
