@@ -76,10 +76,6 @@ export const PortNameOrNumber = z
   .meta({
     "x-kubernetes-int-or-string": true,
     description: "A port of the Service, by name (`http`) or by number (`8080`).",
-    ...cel({
-      rule: "type(self) == int ? (self >= 1 && self <= 65535) : (size(self) <= 15 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))",
-      message: "must be a port number from 1 to 65535 or a port name (a lowercase RFC 1123 label of at most 15 characters)",
-    }),
   });
 
 export const SecretKeyRef = z
@@ -91,16 +87,16 @@ export const SecretKeyRef = z
 
 export const LocalObjectRef = z.object({ name: ObjectName });
 
-/** Kubernetes quantities (`100m`, `128Mi`) as int-or-string, like core/v1 does. */
+/** Kubernetes quantities (`100m`, `128Mi`) as int-or-string, with core/v1's pattern. */
 const Quantity = z
-  .union([z.int(), z.string().max(64)])
-  .meta({
-    "x-kubernetes-int-or-string": true,
-    ...cel({
-      rule: "type(self) == int || isQuantity(self)",
-      message: "must be a Kubernetes quantity such as 100m, 1, 128Mi",
-    }),
-  });
+  .union([
+    z.int(),
+    z
+      .string()
+      .max(64)
+      .regex(/^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/),
+  ])
+  .meta({ "x-kubernetes-int-or-string": true, description: "A quantity such as 100m, 1 or 128Mi." });
 
 export const ResourceRequirements = z
   .object({

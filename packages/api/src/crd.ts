@@ -105,11 +105,18 @@ export function toStructural(node: JsonSchema): JsonSchema {
     }
   }
   if (out["x-kubernetes-int-or-string"] === true) {
-    // Structural schemas allow exactly this anyOf and no type: range and syntax go to CEL.
-    return pick(out, ["description", "default", "x-kubernetes-validations"], {
+    // Structural schemas allow exactly this anyOf, with no constraints inside it. The
+    // branches' constraints move up to the node, where each applies only to values of
+    // its own JSON type (minimum to numbers, pattern to strings), as core/v1 does for
+    // quantities. CEL is no help here: with no maxLength it costs the string as unbounded.
+    const merged = pick(out, ["description", "default", "x-kubernetes-validations"], {
       "x-kubernetes-int-or-string": true,
       anyOf: [{ type: "integer" }, { type: "string" }],
     });
+    for (const branch of (out.anyOf as JsonSchema[] | undefined) ?? []) {
+      pick(branch, ["minimum", "maximum", "minLength", "maxLength", "pattern"], merged);
+    }
+    return merged;
   }
   if (out["x-kubernetes-preserve-unknown-fields"] === true) {
     delete out.additionalProperties;

@@ -16,7 +16,13 @@ describe("CRD generator", () => {
       "x-kubernetes-int-or-string": true,
       description: "port",
     });
-    expect(node).toEqual({ description: "port", "x-kubernetes-int-or-string": true, anyOf: [{ type: "integer" }, { type: "string" }] });
+    expect(node).toEqual({
+      description: "port",
+      "x-kubernetes-int-or-string": true,
+      anyOf: [{ type: "integer" }, { type: "string" }],
+      minimum: 1,
+      maxLength: 15,
+    });
   });
 
   it("emits no construct a structural schema forbids", () => {

@@ -125,7 +125,7 @@ export const CREATE_CASES: RejectCase[] = [
   {
     what: "bad quantity",
     object: tunnel({ providerRef: { name: "p" }, cloudflare: { cloudflared: { resources: { limits: { memory: "lots" } } } } }),
-    message: "must be a Kubernetes quantity",
+    message: "spec.cloudflare.cloudflared.resources.limits.memory in body should match",
   },
   // TunnelBinding
   { what: "no routes", object: binding([]), message: "spec.routes in body should have at least 1 items" },
@@ -178,12 +178,17 @@ export const CREATE_CASES: RejectCase[] = [
   {
     what: "port 0",
     object: binding([{ ...web, service: { name: "web", port: 0 } }]),
-    message: "must be a port number from 1 to 65535 or a port name",
+    message: "spec.routes[0].service.port in body should be greater than or equal to 1",
   },
   {
     what: "port name with an underscore",
     object: binding([{ ...web, service: { name: "web", port: "http_alt" } }]),
-    message: "must be a port number from 1 to 65535 or a port name",
+    message: "spec.routes[0].service.port in body should match",
+  },
+  {
+    what: "port name longer than 15 characters",
+    object: binding([{ ...web, service: { name: "web", port: "a-very-long-port-name" } }]),
+    message: "spec.routes[0].service.port: Too long: may not be more than 15 bytes",
   },
   {
     what: "a Service in another namespace",

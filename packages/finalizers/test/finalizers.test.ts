@@ -97,6 +97,7 @@ describe("finalize()", () => {
     await startController(external, "flaky", flakyCleanup).start();
     await client.create(ConfigMap, labelled("three", "flaky"));
     await eventually(() => expect(external.get("three")).toBe("created"));
+    await sleep(500); // let the reconcile caused by adding the finalizer finish: only the deletion wakes it now
     await client.delete(ConfigMap, ns, "three");
     await eventually(() => expect(attempts.length).toBeGreaterThanOrEqual(2), 10_000);
     expect(hasFinalizer(await client.get(ConfigMap, ns, "three"), FINALIZER)).toBe(true);

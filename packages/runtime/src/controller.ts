@@ -200,24 +200,24 @@ export class Controller {
   private subscribe(source: WatchSource): Informer {
     const informer = this.deps.cache.informer(source.type, source.selector);
     this.informers.push(informer);
-    const enqueue = (obj: KubeObject): void => {
-      let keys: Array<Request | string>;
+    const keysOf = (obj: KubeObject): string[] => {
       try {
-        keys = source.map(obj);
+        return source.map(obj).map(toKey);
       } catch (error) {
         this.logger.error({ err: describe(error), kind: source.type.kind }, "map function threw");
-        return;
+        return [];
       }
-      for (const key of keys) this.queue.add(toKey(key));
+    };
+    const enqueue = (...objs: KubeObject[]): void => {
+      for (const key of new Set(objs.flatMap(keysOf))) this.queue.add(key);
     };
     informer.addHandler({
-      add: enqueue,
-      delete: enqueue,
+      add: (obj) => enqueue(obj),
+      delete: (obj) => enqueue(obj),
       update: (oldObj, newObj) => {
         if (source.predicates.length > 0 && !source.predicates.some((p) => p(oldObj, newObj))) return;
-        // A child that changed owner must wake both the old and the new owner.
-        enqueue(oldObj);
-        enqueue(newObj);
+        // A child that changed owner wakes both the old and the new owner, each once.
+        enqueue(oldObj, newObj);
       },
     });
     return informer;

@@ -165,6 +165,23 @@ describe("controller", () => {
     expect(started).toBe(1);
   });
 
+  it("runs one reconcile per change, not one per informer callback", async () => {
+    const ns = await namespace();
+    await client.create(ConfigMap, configMap(ns, "once"));
+    const m = manager("once");
+    let reconciles = 0;
+    m.controller("once")
+      .for(ConfigMap, { namespace: ns })
+      .withOptions({ resyncPeriodMs: 0 })
+      .build(async () => void reconciles++);
+    await m.start();
+    await eventually(() => expect(reconciles).toBe(1));
+    await client.patch(ConfigMap, ns, "once", { data: { a: "1" } }, PatchType.merge);
+    await eventually(() => expect(reconciles).toBe(2));
+    await sleep(500);
+    expect(reconciles).toBe(2);
+  });
+
   it("maps owned objects and watched kinds back to the reconciled object", async () => {
     const ns = await namespace();
     const owner = await client.create<KubeObject>(ConfigMap, configMap(ns, "owner"));

@@ -62,6 +62,9 @@ describe("informer faults", () => {
   });
 
   it("recovers from a watch connection reset mid-stream", async () => {
+    // First prove the watch is live, so the cut hits an open watch.
+    await direct.patch(ConfigMap, NS, "a", { data: { v: "0" } }, PatchType.merge);
+    await eventually(() => expect(value("a")).toBe("0"));
     const watchesBefore = informer.stats.watches;
     proxy.cut();
     await direct.create(ConfigMap, labelled("e"));

@@ -38,11 +38,28 @@ export function cacheDir(): string {
     process.env.KTUBE_TESTENV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "ktube", "testenv");
   const { kubernetes, etcd } = pinnedVersions();
   const hash = createHash("sha256");
+  hash.update(JSON.stringify(ldflags(kubernetes)));
   for (const mod of ["kube", "etcd"]) {
     hash.update(readFileSync(join(GO_DIR, mod, "go.mod")));
     hash.update(readFileSync(join(GO_DIR, mod, "go.sum")));
   }
   return join(base, `kubernetes-${kubernetes}_etcd-${etcd}_${hash.digest("hex").slice(0, 12)}`);
+}
+
+/**
+ * Linker flags: strip symbols, and stamp the Kubernetes version the way the release
+ * build does; without it the API server reports v0.0.0, which clients such as Helm
+ * (kubeVersion constraints) and kubectl's version skew check trip over.
+ */
+function ldflags(kubernetes: string): { kube: string; etcd: string } {
+  const [major, minor] = kubernetes.replace(/^v/, "").split(".");
+  const stamp = ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"].flatMap((pkg) => [
+    `-X ${pkg}.gitVersion=${kubernetes}`,
+    `-X ${pkg}.gitMajor=${major}`,
+    `-X ${pkg}.gitMinor=${minor}`,
+    `-X ${pkg}.gitTreeState=clean`,
+  ]);
+  return { kube: ["-s", "-w", ...stamp].join(" "), etcd: "-s -w" };
 }
 
 function binariesIn(dir: string): BinaryPaths | undefined {
@@ -95,14 +112,14 @@ async function buildInto(dir: string, log: (line: string) => void): Promise<void
   const env = { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=readonly -buildvcs=false", PATH: `${dirname(go)}${delimiter}${process.env.PATH ?? ""}` };
   const started = Date.now();
   log(`building kube-apiserver and kube-controller-manager ${kubernetes}, etcd ${etcd} into ${dir} (first run only; ~10-20 min on 2 cores)`);
-  const jobs: Array<[string, string[]]> = [
-    [join(GO_DIR, "kube"), ["k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager"]],
-    [join(GO_DIR, "etcd"), ["go.etcd.io/etcd/server/v3"]],
+  const flags = ldflags(kubernetes);
+  const jobs: Array<[string, string, string, string[]]> = [
+    [join(GO_DIR, "kube"), flags.kube, `${staging}/`, ["k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager"]],
+    [join(GO_DIR, "etcd"), flags.etcd, join(staging, "etcd"), ["go.etcd.io/etcd/server/v3"]],
   ];
-  for (const [cwd, packages] of jobs) {
-    const output = packages.length === 1 ? join(staging, "etcd") : `${staging}/`;
+  for (const [cwd, linkerFlags, output, packages] of jobs) {
     try {
-      await run(go, ["build", "-trimpath", "-ldflags=-s -w", "-o", output, ...packages], {
+      await run(go, ["build", "-trimpath", `-ldflags=${linkerFlags}`, "-o", output, ...packages], {
         cwd,
         env,
         maxBuffer: 64 * 1024 * 1024,

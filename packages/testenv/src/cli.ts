@@ -20,8 +20,13 @@ async function up(): Promise<void> {
   };
   process.on("SIGINT", () => void stop());
   process.on("SIGTERM", () => void stop());
-  await controlPlane.start();
-  await installCrds(controlPlane.kubeConfig());
+  try {
+    await controlPlane.start();
+    await installCrds(controlPlane.kubeConfig());
+  } catch (error) {
+    await controlPlane.stop();
+    throw error;
+  }
   log(`API server ${controlPlane.server}; CRDs installed; Ctrl-C stops it`);
   console.log(`export KUBECONFIG=${controlPlane.kubeconfigPath}`);
 }

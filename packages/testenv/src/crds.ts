@@ -1,11 +1,6 @@
 // Installs CustomResourceDefinitions and waits until the API server serves them.
-import {
-  ApiextensionsV1Api,
-  KubeConfig,
-  KubernetesObjectApi,
-  PatchStrategy,
-  type V1CustomResourceDefinition,
-} from "@kubernetes/client-node";
+import { ApiextensionsV1Api, HttpMethod, KubeConfig, RequestContext, type V1CustomResourceDefinition } from "@kubernetes/client-node";
+import { fetch, type Dispatcher } from "undici";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
@@ -25,11 +20,8 @@ export function readCrds(dir: string = REPO_CRD_DIR): V1CustomResourceDefinition
 /** Server-side applies every CRD in `dir` and waits until each is Established. */
 export async function installCrds(kc: KubeConfig, dir: string = REPO_CRD_DIR, timeoutMs = 30_000): Promise<string[]> {
   const api = kc.makeApiClient(ApiextensionsV1Api);
-  const objects = KubernetesObjectApi.makeApiClient(kc);
   const crds = readCrds(dir);
-  for (const crd of crds) {
-    await objects.patch(crd, undefined, undefined, "ktube-testenv", true, PatchStrategy.ServerSideApply);
-  }
+  for (const crd of crds) await serverSideApply(kc, crd);
   const names = crds.map((c) => c.metadata!.name!);
   const deadline = Date.now() + timeoutMs;
   for (const name of names) {
@@ -41,4 +33,22 @@ export async function installCrds(kc: KubeConfig, dir: string = REPO_CRD_DIR, ti
     }
   }
   return names;
+}
+
+/**
+ * Server-side apply of a CRD as raw JSON. client-node's typed serializers would drop
+ * every schema key they do not model in camelCase (`x-kubernetes-validations`, `enum`
+ * inside nested schemas...), installing a CRD that validates nothing.
+ */
+async function serverSideApply(kc: KubeConfig, crd: V1CustomResourceDefinition): Promise<void> {
+  const url = `${kc.getCurrentCluster()!.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata!.name}?fieldManager=ktube-testenv&force=true`;
+  const ctx = new RequestContext(url, HttpMethod.PATCH);
+  await kc.applySecurityAuthentication(ctx);
+  const response = await fetch(url, {
+    method: "PATCH",
+    headers: { ...ctx.getHeaders(), "Content-Type": "application/apply-patch+yaml" },
+    body: JSON.stringify(crd),
+    dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+  });
+  if (!response.ok) throw new Error(`applying CRD ${crd.metadata!.name} failed: ${response.status} ${await response.text()}`);
 }
