@@ -62,7 +62,7 @@ export class OpenApiSchema {
         const bodySchema = requestBody?.content?.["application/json"]?.schema;
         const pathParams = [...template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
         this.operations.push({
-          id: (op.operationId as string | undefined) ?? `${method} ${template}`,
+          id: (op.operationId as string | undefined) ?? `${method.toUpperCase()} ${template}`,
           method: method.toUpperCase(),
           template,
           pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, "([^/]+)")}$`),

@@ -140,6 +140,7 @@ export class FakeCloudflare {
 
   configure(options: Omit<FakeCloudflareOptions, "specPath">): void {
     this.options = { ...this.options, ...options };
+    if (options.rateLimit) for (const token of this.tokens.values()) token.window = { start: 0, count: 0, blockedUntil: 0 };
   }
 
   // --- test set-up -------------------------------------------------------------
