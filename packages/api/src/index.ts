@@ -4,3 +4,4 @@ export * from "./tunnel.ts";
 export * from "./tunnel-binding.ts";
 export * from "./conditions.ts";
 export * from "./crd.ts";
+export * from "./resources.ts";

@@ -42,6 +42,17 @@ interface WatchSource {
   selector: CacheSelector;
   map: MapFn;
   predicates: UpdatePredicate[];
+  /** Enqueue this long after the event, so a burst of events costs one reconcile. */
+  delayMs?: number;
+}
+
+export interface WatchOptions extends CacheSelector {
+  predicates?: UpdatePredicate[];
+  /**
+   * Wait this long before reconciling after an event of this kind. Events of a burst
+   * then fold into one reconcile (e.g. 1,000 bindings changing one tunnel's config).
+   */
+  delayMs?: number;
 }
 
 export interface ControllerDeps {
@@ -84,12 +95,13 @@ export class ControllerBuilder {
   }
 
   /** Objects this controller creates, marked by a controller ownerReference to the `for` kind. */
-  owns(type: ResourceType, options: { predicates?: UpdatePredicate[] } & CacheSelector = {}): this {
-    const { predicates = [], ...selector } = options;
+  owns(type: ResourceType, options: WatchOptions = {}): this {
+    const { predicates = [], delayMs, ...selector } = options;
     this.sources.push({
       type,
       selector,
       predicates,
+      ...(delayMs ? { delayMs } : {}),
       map: (obj) => {
         const key = this.primary ? controllerOwnerKey(obj, this.primary.type) : undefined;
         return key ? [key] : [];
@@ -99,9 +111,9 @@ export class ControllerBuilder {
   }
 
   /** Any other kind, mapped to keys by `map` (e.g. Service -> the bindings that reference it). */
-  watches<T extends KubeObject>(type: ResourceType, map: MapFn<T>, options: { predicates?: UpdatePredicate[] } & CacheSelector = {}): this {
-    const { predicates = [], ...selector } = options;
-    this.sources.push({ type, selector, predicates, map: map as MapFn });
+  watches<T extends KubeObject>(type: ResourceType, map: MapFn<T>, options: WatchOptions = {}): this {
+    const { predicates = [], delayMs, ...selector } = options;
+    this.sources.push({ type, selector, predicates, map: map as MapFn, ...(delayMs ? { delayMs } : {}) });
     return this;
   }
 
@@ -209,7 +221,10 @@ export class Controller {
       }
     };
     const enqueue = (...objs: KubeObject[]): void => {
-      for (const key of new Set(objs.flatMap(keysOf))) this.queue.add(key);
+      for (const key of new Set(objs.flatMap(keysOf))) {
+        if (source.delayMs) this.queue.addAfter(key, source.delayMs);
+        else this.queue.add(key);
+      }
     };
     informer.addHandler({
       add: (obj) => enqueue(obj),
