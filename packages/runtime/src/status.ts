@@ -45,12 +45,13 @@ export class StatusWriter {
   /**
    * Patches `status` of `current` to `desired` when they differ, guarded by the
    * resourceVersion `current` was read at (a stale read fails with 409 Conflict and the
-   * reconcile runs again on the fresh object). Returns whether it wrote anything.
+   * reconcile runs again on the fresh object). Returns the updated object, or
+   * undefined when nothing needed writing.
    */
-  async update<S>(type: ResourceType, current: KubeObject & { status?: S }, desired: S): Promise<boolean> {
+  async update<T extends KubeObject & { status?: unknown }>(type: ResourceType, current: T, desired: NonNullable<T["status"]>): Promise<T | undefined> {
     const diff = mergePatch(current.status ?? {}, desired);
-    if (diff === undefined) return false;
-    await this.client.patch(
+    if (diff === undefined) return undefined;
+    return this.client.patch<T>(
       type,
       current.metadata?.namespace,
       current.metadata!.name!,
@@ -58,6 +59,5 @@ export class StatusWriter {
       PatchType.merge,
       { subresource: "status", fieldManager: this.fieldManager },
     );
-    return true;
   }
 }

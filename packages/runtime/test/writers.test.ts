@@ -44,13 +44,13 @@ describe("StatusWriter", () => {
     } as Binding);
     const status = { observedGeneration: 1, routes: [{ name: "web", ready: true, url: "https://a.example.com/" }] };
     const before = writes();
-    expect(await writer.update(TunnelBinding, created, status)).toBe(true);
+    expect((await writer.update(TunnelBinding, created, status))?.status).toEqual(status);
     const live = await client.get<Binding>(TunnelBinding, ns, "status");
     expect(live.status).toEqual(status);
     expect(live.metadata?.generation).toBe(1);
 
     // Nothing changed: no request at all.
-    expect(await writer.update(TunnelBinding, live, structuredClone(status))).toBe(false);
+    expect(await writer.update(TunnelBinding, live, structuredClone(status))).toBeUndefined();
     expect(writes() - before).toBe(1);
 
     // A field that disappears from the desired status disappears from the object.

@@ -146,7 +146,10 @@ export class ControlPlane {
       `--secure-port=${await freePort()}`,
       "--bind-address=127.0.0.1",
       "--leader-elect=false",
-      "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,deployment,replicaset,statefulset,disruption,endpointslice",
+      // Only what tests need from a cluster without nodes: garbage collection, namespace
+      // deletion, service accounts. Workload controllers (Deployment, ReplicaSet...) are
+      // off, so a test can play the data plane by writing a Deployment's status itself.
+      "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token",
       `--service-account-private-key-file=${pki.serviceAccountKey}`,
       `--root-ca-file=${pki.caCert}`,
       "--use-service-account-credentials=false",

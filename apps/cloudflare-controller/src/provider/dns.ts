@@ -1,0 +1,128 @@
+// DNS records for a binding's hostnames: a proxied CNAME to the tunnel plus a TXT
+// record that marks it as KTube's (like external-dns's registry). A record without
+// our TXT is someone else's: it is reported, never changed.
+import type { CloudflareApi } from "./api.ts";
+import type { ZoneRef } from "./zones.ts";
+
+export interface DnsRecordLike {
+  id: string;
+  name: string;
+  type: string;
+  content: string;
+  proxied?: boolean;
+}
+
+export interface Owner {
+  /** Distinguishes KTube installations sharing a zone (--owner-id). */
+  ownerId: string;
+  /** namespace/name of the binding. */
+  binding: string;
+}
+
+export const tunnelTarget = (tunnelId: string): string => `${tunnelId}.cfargotunnel.com`;
+
+/** Where the ownership record of `hostname` lives (wildcards cannot carry a TXT of their own). */
+export const ownershipRecordName = (hostname: string): string =>
+  hostname.startsWith("*.") ? `_ktube-wildcard.${hostname.slice(2)}` : `_ktube.${hostname}`;
+
+export const ownershipContent = (owner: Owner): string => `"heritage=ktube,owner=${owner.ownerId},binding=${owner.binding}"`;
+
+const RECORDS_PER_PAGE = 5000;
+
+/**
+ * A snapshot of the CNAME and TXT records of each zone, refreshed at most every
+ * `ttlMs` and kept current with our own writes: a thousand bindings in one zone cost
+ * one list call, not a thousand.
+ */
+export class ZoneRecords {
+  private readonly zones = new Map<string, { records: Map<string, DnsRecordLike>; at: number }>();
+  private readonly ttlMs: number;
+
+  constructor(ttlMs = 60_000) {
+    this.ttlMs = ttlMs;
+  }
+
+  async records(api: CloudflareApi, zone: ZoneRef, fresh = false): Promise<Map<string, DnsRecordLike>> {
+    const cached = this.zones.get(zone.id);
+    if (cached && !fresh && Date.now() - cached.at < this.ttlMs) return cached.records;
+    const list = async (type: "CNAME" | "TXT") =>
+      api.all("dns.records.list", (sdk) => sdk.dns.records.list({ zone_id: zone.id, type, per_page: RECORDS_PER_PAGE }), RECORDS_PER_PAGE);
+    const records = new Map<string, DnsRecordLike>();
+    for (const r of [...(await list("CNAME")), ...(await list("TXT"))]) {
+      records.set(r.id, { id: r.id, name: r.name, type: r.type, content: String(r.content ?? ""), proxied: r.proxied ?? false });
+    }
+    this.zones.set(zone.id, { records, at: Date.now() });
+    return records;
+  }
+
+  forget(zoneId: string): void {
+    this.zones.delete(zoneId);
+  }
+}
+
+export type DnsOutcome =
+  | { kind: "unchanged" }
+  | { kind: "written" }
+  | { kind: "notOwned"; message: string };
+
+/** Makes `hostname` a proxied CNAME to the tunnel, owned by `owner`; one batch call when something must change. */
+export async function ensureDnsRecord(
+  api: CloudflareApi,
+  cache: ZoneRecords,
+  zone: ZoneRef,
+  hostname: string,
+  tunnelId: string,
+  owner: Owner,
+): Promise<DnsOutcome> {
+  const records = [...(await cache.records(api, zone)).values()];
+  const txtName = ownershipRecordName(hostname);
+  const ours = ownershipContent(owner);
+  const txt = records.filter((r) => r.type === "TXT" && r.name === txtName);
+  const cname = records.find((r) => r.type === "CNAME" && r.name === hostname);
+  const ownedTxt = txt.find((r) => r.content === ours);
+  const foreignTxt = txt.find((r) => r.content.startsWith('"heritage=ktube,') && r.content !== ours);
+  if (!ownedTxt && foreignTxt) {
+    return { kind: "notOwned", message: `DNS record ${hostname} belongs to another KTube owner (${foreignTxt.content}); it is left alone` };
+  }
+  if (cname && !ownedTxt) {
+    return { kind: "notOwned", message: `a CNAME record ${hostname} -> ${cname.content} exists and was not made by KTube; it is left alone` };
+  }
+  const target = tunnelTarget(tunnelId);
+  if (cname && cname.content === target && cname.proxied) return { kind: "unchanged" };
+
+  const comment = `managed by KTube (${owner.binding})`;
+  const cnameBody = { type: "CNAME" as const, name: hostname, content: target, proxied: true, ttl: 1 as const, comment };
+  const result = await api.call("dns.records.batch", (sdk) =>
+    sdk.dns.records.batch({
+      zone_id: zone.id,
+      ...(cname ? { patches: [{ id: cname.id, ...cnameBody }] } : {}),
+      posts: [...(ownedTxt ? [] : [{ type: "TXT" as const, name: txtName, content: ours, ttl: 1 as const, comment }]), ...(cname ? [] : [cnameBody])],
+    }),
+  );
+  const snapshot = await cache.records(api, zone);
+  for (const r of [...(result.posts ?? []), ...(result.patches ?? [])]) {
+    snapshot.set(r.id, { id: r.id, name: r.name, type: r.type, content: String(r.content ?? ""), proxied: (r as { proxied?: boolean }).proxied ?? false });
+  }
+  return { kind: "written" };
+}
+
+/** Removes `hostname`'s CNAME and ownership TXT if they are ours; anything else stays. */
+export async function deleteDnsRecord(api: CloudflareApi, cache: ZoneRecords, zone: ZoneRef, hostname: string, owner: Owner): Promise<boolean> {
+  const snapshot = await cache.records(api, zone);
+  const records = [...snapshot.values()];
+  const ownedTxt = records.find((r) => r.type === "TXT" && r.name === ownershipRecordName(hostname) && r.content === ownershipContent(owner));
+  if (!ownedTxt) return false;
+  const cname = records.find((r) => r.type === "CNAME" && r.name === hostname);
+  const deletes = [ownedTxt, ...(cname ? [cname] : [])];
+  await api.call("dns.records.batch", (sdk) => sdk.dns.records.batch({ zone_id: zone.id, deletes: deletes.map((r) => ({ id: r.id })) }));
+  for (const r of deletes) snapshot.delete(r.id);
+  return true;
+}
+
+/** Every hostname `owner` holds in `zone`, found from the ownership TXT records. */
+export async function ownedHostnames(api: CloudflareApi, cache: ZoneRecords, zone: ZoneRef, owner: Owner): Promise<string[]> {
+  const ours = ownershipContent(owner);
+  return [...(await cache.records(api, zone)).values()]
+    .filter((r) => r.type === "TXT" && r.content === ours)
+    .map((r) => (r.name.startsWith("_ktube-wildcard.") ? `*.${r.name.slice("_ktube-wildcard.".length)}` : r.name.slice("_ktube.".length)));
+}

@@ -1,0 +1,221 @@
+// The cloudflare controller end to end: provider, tunnel, bindings, DNS, Access, deletion.
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
+import { ApiError, PatchType, sleep, type KubeObject } from "@ktube/runtime";
+import { eventually, kubectl } from "@ktube/testenv";
+import { cloudflaredName } from "../src/manifests/cloudflared.ts";
+import {
+  binding,
+  cloudflareProvider,
+  condition,
+  connectTunnel,
+  createHarness,
+  provider,
+  service,
+  status,
+  tunnel,
+  waitForCondition,
+  type Harness,
+} from "./harness.ts";
+
+let h: Harness;
+let ns: string;
+let providerName: string;
+
+beforeAll(async () => {
+  h = await createHarness();
+  h.fake.addZone("example.com", h.account);
+  h.fake.addZone("shop.example.org", h.account);
+  ns = await h.namespace("cf-life");
+  providerName = `cf-${h.id}`;
+  await h.client.create(TunnelProviderResource, cloudflareProvider(h, providerName) as KubeObject);
+  await h.startController();
+});
+afterAll(() => h.close());
+
+const records = () => [...h.fake.records.values()].map((r) => `${r.type} ${r.name} ${r.content}`).sort();
+
+describe("TunnelProvider", () => {
+  it("is Ready once Cloudflare accepts the token", async () => {
+    const s = await waitForCondition(h, "TunnelProvider", undefined, providerName, "Ready", { status: "True", reason: "CredentialsVerified" });
+    expect(s.observedGeneration).toBe(1);
+  });
+
+  it("says which Secret is missing, and recovers when it appears", async () => {
+    const name = `cf-missing-${h.id}`;
+    await h.client.create(TunnelProviderResource, cloudflareProvider(h, name, "not-there-yet") as KubeObject);
+    const s = await waitForCondition(h, "TunnelProvider", undefined, name, "Ready", { status: "False", reason: "SecretNotFound" });
+    expect(condition(s, "Ready")?.message).toBe(`Secret ${h.controllerNs}/not-there-yet not found`);
+    await h.client.create(Core.Secret, { metadata: { name: "not-there-yet", namespace: h.controllerNs }, stringData: { token: "cf-test-token" } } as KubeObject);
+    await waitForCondition(h, "TunnelProvider", undefined, name, "Ready", { status: "True", reason: "CredentialsVerified" });
+  });
+
+  it("reports a token Cloudflare rejects, without putting the token anywhere", async () => {
+    const name = `cf-bad-${h.id}`;
+    await h.client.create(Core.Secret, { metadata: { name: "bad-token", namespace: h.controllerNs }, stringData: { token: "s3cr3t-bad-token" } } as KubeObject);
+    await h.client.create(TunnelProviderResource, cloudflareProvider(h, name, "bad-token") as KubeObject);
+    const s = await waitForCondition(h, "TunnelProvider", undefined, name, "Ready", { status: "False", reason: "TokenRejected" });
+    expect(JSON.stringify(s)).not.toContain("s3cr3t-bad-token");
+    const events = await kubectl(["get", "events", "-A", "-o", "json"]);
+    expect(events.stdout).toContain("TokenRejected");
+    expect(events.stdout).not.toContain("s3cr3t-bad-token");
+  });
+
+  it("leaves providers of other types alone", async () => {
+    const name = `edge-${h.id}`;
+    await h.client.create(TunnelProviderResource, provider(name, { type: "edge", edge: {} }) as KubeObject);
+    await sleep(1500);
+    expect(await status(h, "TunnelProvider", undefined, name)).toEqual({});
+  });
+});
+
+describe("Tunnel and bindings", () => {
+  it("creates the Cloudflare tunnel, its token Secret and the cloudflared Deployment", async () => {
+    await h.client.create(TunnelResource, tunnel(ns, "home", providerName) as KubeObject);
+    const s = await eventually(async () => {
+      const st = await status(h, "Tunnel", ns, "home");
+      expect(st.tunnelId).toBeTruthy();
+      return st;
+    });
+    const cf = h.fake.tunnels.get(s.tunnelId!)!;
+    expect(cf.name).toMatch(new RegExp(`^ktube-${ns}-home-[0-9a-f-]{8}$`));
+    expect(cf.config_src).toBe("cloudflare");
+    const deployment = await eventually(() => h.client.get<KubeObject & { spec: { replicas: number; template: { spec: { containers: Array<{ image: string; securityContext: Record<string, unknown>; env: unknown[] }> } } } }>(Core.Deployment, ns, "home-cloudflared"));
+    expect(deployment.spec.replicas).toBe(2);
+    const container = deployment.spec.template.spec.containers[0]!;
+    expect(container.image).toBe("cloudflare/cloudflared:test");
+    expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(JSON.stringify(container.env)).toContain("secretKeyRef");
+    expect(deployment.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "Tunnel", name: "home", controller: true });
+    const secret = await h.client.get<KubeObject & { data: Record<string, string> }>(Core.Secret, ns, "home-cloudflared");
+    expect(JSON.parse(Buffer.from(Buffer.from(secret.data.TUNNEL_TOKEN!, "base64").toString(), "base64").toString())).toMatchObject({ t: s.tunnelId });
+    await eventually(() => h.client.get(Core.PodDisruptionBudget, ns, "home-cloudflared"));
+    // Not Ready until connectors are up.
+    await waitForCondition(h, "Tunnel", ns, "home", "Ready", { status: "False", reason: "ConnectorsUnavailable" });
+    await connectTunnel(h, ns, "home");
+    await waitForCondition(h, "Tunnel", ns, "home", "Ready", { status: "True", reason: "TunnelReady" });
+  });
+
+  it("routes a binding: ingress rule, proxied CNAME with ownership TXT, URL in status", async () => {
+    await h.client.create(Core.Service, service(ns, "web", [{ name: "http", port: 8080 }]) as KubeObject);
+    await h.client.create(TunnelBindingResource, binding(ns, "shop", { name: "home" }, [
+      { name: "web", protocol: "HTTP", hostname: "shop.example.com", service: { name: "web", port: "http" } },
+      { name: "api", protocol: "HTTPS", hostname: "shop.example.com", path: "/api", service: { name: "web", port: 8080 }, originRequest: { noTLSVerify: true } },
+    ]) as KubeObject);
+    const s = await waitForCondition(h, "TunnelBinding", ns, "shop", "Ready", { status: "True" });
+    expect(s.routes).toEqual([
+      { name: "web", url: "https://shop.example.com/", ready: true },
+      { name: "api", url: "https://shop.example.com/api", ready: true },
+    ]);
+    const tunnelId = (await status(h, "Tunnel", ns, "home")).tunnelId!;
+    await eventually(() =>
+      expect(h.fake.configurations.get(tunnelId)?.config).toEqual({
+        ingress: [
+          { hostname: "shop.example.com", path: "^/api(/.*)?$", service: `https://web.${ns}.svc.cluster.local:8080`, originRequest: { noTLSVerify: true } },
+          { hostname: "shop.example.com", service: `http://web.${ns}.svc.cluster.local:8080` },
+          { service: "http_status:404" },
+        ],
+      }),
+    );
+    expect(records()).toEqual([`CNAME shop.example.com ${tunnelId}.cfargotunnel.com`, `TXT _ktube.shop.example.com "heritage=ktube,owner=test,binding=${ns}/shop"`]);
+    expect([...h.fake.records.values()].find((r) => r.type === "CNAME")?.proxied).toBe(true);
+    await waitForCondition(h, "Tunnel", ns, "home", "Ready", { status: "True" });
+    expect((await status(h, "Tunnel", ns, "home")).boundRoutes).toBe(2);
+    const { stdout } = await kubectl(["-n", ns, "get", "tb", "shop"]);
+    expect(stdout).toMatch(/shop\s+home\s+True\s+https:\/\/shop\.example\.com\//);
+  });
+
+  it("follows a renamed Service port", async () => {
+    await h.client.patch(Core.Service, ns, "web", { spec: { ports: [{ name: "http", port: 9090, targetPort: 9090 }] } }, PatchType.merge);
+    const tunnelId = (await status(h, "Tunnel", ns, "home")).tunnelId!;
+    await eventually(() => expect(JSON.stringify(h.fake.configurations.get(tunnelId)?.config)).toContain(`http://web.${ns}.svc.cluster.local:9090`));
+    // The numbered route now points at a port the Service no longer has.
+    const s = await waitForCondition(h, "TunnelBinding", ns, "shop", "ResolvedRefs", { status: "False", reason: "PortNotFound" });
+    expect(condition(s, "ResolvedRefs")?.message).toContain("has no port 8080 (ports: http/9090)");
+  });
+
+  it("moves DNS to a renamed hostname and removes the old records", async () => {
+    await h.client.patch(TunnelBindingResource, ns, "shop", [
+      { op: "replace", path: "/spec/routes/0/hostname", value: "store.shop.example.org" },
+      { op: "replace", path: "/spec/routes/1/service/port", value: "http" },
+    ], PatchType.json);
+    await eventually(async () => {
+      const s = await status(h, "TunnelBinding", ns, "shop");
+      expect(s.routes?.map((r) => r.url)).toEqual(["https://store.shop.example.org/", "https://shop.example.com/api"]);
+    });
+    await eventually(() => {
+      expect(records().filter((r) => r.startsWith("CNAME")).map((r) => r.split(" ")[1])).toEqual(["shop.example.com", "store.shop.example.org"]);
+    });
+    // shop.example.com is still used by the api route, so its records stay; a binding
+    // left with only the new name drops the old one:
+    await h.client.patch(TunnelBindingResource, ns, "shop", [{ op: "remove", path: "/spec/routes/1" }], PatchType.json);
+    await eventually(() => expect(records().map((r) => r.split(" ")[1])).toEqual(["store.shop.example.org", "_ktube.store.shop.example.org"]));
+  });
+
+  it("never touches a DNS record it does not own", async () => {
+    const zone = [...h.fake.zones.values()].find((z) => z.name === "example.com")!;
+    const theirs = h.fake.addRecord(zone.id, { type: "CNAME", name: "taken.example.com", content: "elsewhere.example.net" });
+    await h.client.create(TunnelBindingResource, binding(ns, "taker", { name: "home" }, [{ name: "web", hostname: "taken.example.com", service: { name: "web", port: "http" } }]) as KubeObject);
+    const s = await waitForCondition(h, "TunnelBinding", ns, "taker", "Ready", { status: "False" });
+    expect(s.routes?.[0]?.message).toContain("a CNAME record taken.example.com -> elsewhere.example.net exists and was not made by KTube");
+    expect(h.fake.records.get(theirs.id)).toMatchObject({ content: "elsewhere.example.net", proxied: false });
+    await h.client.delete(TunnelBindingResource, ns, "taker");
+    await eventually(() => expect(h.client.get(TunnelBindingResource, ns, "taker")).rejects.toBeInstanceOf(ApiError));
+    expect(h.fake.records.get(theirs.id)).toBeDefined();
+  });
+
+  it("gives a contested hostname to the older binding and names the winner", async () => {
+    await h.client.create(TunnelBindingResource, binding(ns, "late", { name: "home" }, [{ name: "web", hostname: "store.shop.example.org", service: { name: "web", port: "http" } }]) as KubeObject);
+    const s = await waitForCondition(h, "TunnelBinding", ns, "late", "Accepted", { status: "False", reason: "Conflict" });
+    expect(condition(s, "Accepted")?.message).toContain(`held by TunnelBinding ${ns}/shop`);
+    const events = await kubectl(["-n", ns, "get", "events", "--field-selector", "reason=Conflict", "-o", "name"]);
+    expect(events.stdout.trim()).not.toBe("");
+    await h.client.delete(TunnelBindingResource, ns, "late");
+  });
+
+  it("puts Cloudflare Access in front of a route", async () => {
+    await h.client.create(TunnelBindingResource, binding(ns, "admin", { name: "home" }, [
+      { name: "admin", hostname: "admin.example.com", service: { name: "web", port: "http" }, access: { emails: ["alice@example.com"], emailDomains: ["example.com"] } },
+    ]) as KubeObject);
+    await waitForCondition(h, "TunnelBinding", ns, "admin", "Ready", { status: "True" });
+    const apps = [...h.fake.apps.values()];
+    expect(apps.map((a) => [a.domain, a.type, a.name])).toEqual([["admin.example.com", "self_hosted", `[ktube:test] ${ns}/admin/admin`]]);
+    expect([...apps[0]!.policies.values()].map((p) => p.include)).toEqual([[{ email: { email: "alice@example.com" } }, { email_domain: { domain: "example.com" } }]]);
+    expect([...h.fake.identityProviders.values()].map((i) => i.type)).toEqual(["onetimepin"]);
+    // Dropping `access` removes the application.
+    await h.client.patch(TunnelBindingResource, ns, "admin", [{ op: "remove", path: "/spec/routes/0/access" }], PatchType.json);
+    await eventually(() => expect(h.fake.apps.size).toBe(0));
+  });
+});
+
+describe("cross-namespace bindings", () => {
+  it("are refused by default and allowed by the tunnel's namespace selector", async () => {
+    const other = await h.namespace("cf-other", { team: "web" });
+    await h.client.create(Core.Service, service(other, "web", [{ name: "http", port: 80 }]) as KubeObject);
+    await h.client.create(TunnelBindingResource, binding(other, "guest", { name: "home", namespace: ns }, [{ name: "web", hostname: "guest.example.com", service: { name: "web", port: "http" } }]) as KubeObject);
+    const s = await waitForCondition(h, "TunnelBinding", other, "guest", "Accepted", { status: "False", reason: "NotAllowedByTunnel" });
+    expect(condition(s, "Accepted")?.message).toContain("admits bindings from its own namespace only");
+    expect(records().some((r) => r.includes("guest.example.com"))).toBe(false);
+
+    await h.client.patch(TunnelResource, ns, "home", { spec: { allowedBindings: { namespaces: { from: "Selector", selector: { matchLabels: { team: "web" } } } } } }, PatchType.merge);
+    await waitForCondition(h, "TunnelBinding", other, "guest", "Ready", { status: "True" });
+    expect(records().some((r) => r.startsWith("CNAME guest.example.com"))).toBe(true);
+  });
+});
+
+describe("deletion", () => {
+  it("removes Access, DNS and config rules, then the tunnel, leaving Cloudflare as it found it", async () => {
+    const tunnelId = (await status(h, "Tunnel", ns, "home")).tunnelId!;
+    for (const b of (await h.client.list<KubeObject>(TunnelBindingResource)).items) await h.client.delete(TunnelBindingResource, b.metadata!.namespace, b.metadata!.name!);
+    await eventually(async () => expect((await h.client.list(TunnelBindingResource)).items).toEqual([]), 20_000);
+    await eventually(() => expect(h.fake.configurations.get(tunnelId)?.config).toEqual({ ingress: [{ service: "http_status:404" }] }));
+    await h.client.delete(TunnelResource, ns, "home");
+    await eventually(async () => expect((await h.client.list(TunnelResource, { namespace: ns })).items).toEqual([]), 20_000);
+    expect(h.fake.liveTunnels()).toEqual([]);
+    // Only the record a person made is left.
+    expect(records()).toEqual(["CNAME taken.example.com elsewhere.example.net"]);
+    expect(h.fake.apps.size).toBe(0);
+    expect(h.fake.schemaViolations).toEqual([]);
+    await expect(h.client.get(Core.Deployment, ns, cloudflaredName({ metadata: { name: "home" } } as never))).rejects.toBeInstanceOf(ApiError);
+  });
+});
