@@ -174,6 +174,16 @@ export class Controller {
     this.queue.add(toKey(request));
   }
 
+  /** Enqueues every object of the reconciled kind, as the periodic resync does. */
+  resync(): void {
+    for (const key of this.informer.keys()) this.queue.add(key);
+  }
+
+  /** Keys waiting or being reconciled: zero when the controller is idle. */
+  get pending(): number {
+    return this.queue.length + this.queue.inFlight;
+  }
+
   /** Waits for this controller's caches, then runs its workers until stop(). */
   async start(): Promise<void> {
     if (this.running) return;
@@ -185,9 +195,7 @@ export class Controller {
     this.logger.info({ workers: this.maxConcurrent }, "starting workers");
     this.workers = Array.from({ length: this.maxConcurrent }, () => this.worker());
     if (this.resyncPeriodMs > 0) {
-      this.resyncTimer = setInterval(() => {
-        for (const key of this.informer.keys()) this.queue.add(key);
-      }, this.resyncPeriodMs);
+      this.resyncTimer = setInterval(() => this.resync(), this.resyncPeriodMs);
       this.resyncTimer.unref();
     }
   }

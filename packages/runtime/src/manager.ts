@@ -78,6 +78,16 @@ export class Manager {
     return new ControllerBuilder(name, { cache: this.cache, metrics: this.metrics, logger: this.logger }, (c) => this.controllers.push(c));
   }
 
+  /** Reconciles every object of every controller again (what the periodic resync does). */
+  resync(): void {
+    for (const controller of this.controllers) controller.resync();
+  }
+
+  /** True when no controller has a key waiting or in flight (delayed keys not counted). */
+  get idle(): boolean {
+    return this.controllers.every((c) => c.pending === 0);
+  }
+
   get isLeader(): boolean {
     return this.elector ? this.elector.isLeader : this.started;
   }
