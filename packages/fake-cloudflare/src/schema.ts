@@ -2,12 +2,14 @@
 // (../shared/specs/cloudflare-openapi-subset.json): path, query parameters and JSON body.
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => void;
 
-export const DEFAULT_SPEC_PATH = join(import.meta.dirname, "..", "..", "..", "..", "shared", "specs", "cloudflare-openapi-subset.json");
+/** The published schema, from the team's shared/ checkout beside the repository (or $KTUBE_CLOUDFLARE_SPEC). */
+export const DEFAULT_SPEC_PATH =
+  process.env.KTUBE_CLOUDFLARE_SPEC ?? join(import.meta.dirname, "..", "..", "..", "..", "shared", "specs", "cloudflare-openapi-subset.json");
 
 interface Parameter {
   name: string;
@@ -38,12 +40,23 @@ export class OpenApiSchema {
   private readonly operations: Operation[] = [];
 
   constructor(specPath: string = DEFAULT_SPEC_PATH) {
+    if (!existsSync(specPath)) {
+      throw new Error(
+        `Cloudflare's OpenAPI schema is not at ${specPath}: the fake checks every request against it. ` +
+          "Check out the team's shared/ directory beside this repository, or set KTUBE_CLOUDFLARE_SPEC.",
+      );
+    }
     const spec = JSON.parse(readFileSync(specPath, "utf8")) as {
       paths: Record<string, Record<string, Json>>;
       components: Json & { parameters?: Record<string, Parameter> };
     };
     const ajv = new Ajv({ strict: false, allErrors: true, coerceTypes: false });
     addFormats(ajv);
+    // Formats the spec names that no standard defines (e.g. url-encoded-date-time) are
+    // accepted as they come; the standard ones (date-time, uuid...) are checked.
+    for (const format of new Set([...JSON.stringify(spec).matchAll(/"format":"([^"]+)"/g)].map((m) => m[1]!))) {
+      if (!ajv.formats[format]) ajv.addFormat(format, true);
+    }
     ajv.addSchema({ $id: "cf", components: spec.components });
     const rebase = (schema: object): object =>
       JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"cf#/components/')) as object;

@@ -1,0 +1,160 @@
+// The Helm charts: lint, render, install server-side, and prove the controller runs
+// with nothing but the RBAC the chart grants.
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
+import { setupCloudflareControllers } from "@ktube/cloudflare-controller/setup";
+import { FakeCloudflare } from "@ktube/fake-cloudflare";
+import { createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
+import { createTestNamespace, deleteTestNamespace, ensureHelm, eventually, kubectl, testKubeConfig } from "@ktube/testenv";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { parseAllDocuments } from "yaml";
+
+const run = promisify(execFile);
+const CHARTS = join(import.meta.dirname, "..", "..", "charts");
+const UMBRELLA = join(CHARTS, "ktube");
+const CLOUDFLARE = join(UMBRELLA, "charts", "cloudflare-controller");
+
+let helm: string;
+let kc: KubeConfig;
+let admin: KubeClient;
+let ns: string;
+
+beforeAll(async () => {
+  helm = await ensureHelm((line) => process.stderr.write(`[testenv] ${line}\n`));
+  kc = testKubeConfig();
+  admin = new KubeClient(kc);
+  ns = await createTestNamespace(kc, "ktube-system");
+}, 1_800_000);
+afterAll(() => deleteTestNamespace(kc, ns));
+
+async function helmRun(args: string[]): Promise<string> {
+  const { stdout } = await run(helm, args, { maxBuffer: 32 * 1024 * 1024, env: { ...process.env, HELM_CACHE_HOME: "/tmp/ktube-helm-cache", HELM_CONFIG_HOME: "/tmp/ktube-helm-config" } });
+  return stdout;
+}
+
+const render = async (chart: string, extra: string[] = []) =>
+  parseAllDocuments(await helmRun(["template", "ktube", chart, "--namespace", ns, "--include-crds", ...extra]))
+    .map((d) => d.toJS() as KubeObject & { spec?: Record<string, unknown>; rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> })
+    .filter(Boolean);
+
+describe("charts", () => {
+  it("pass helm lint (umbrella and subchart)", async () => {
+    for (const chart of [UMBRELLA, CLOUDFLARE]) {
+      const out = await helmRun(["lint", "--strict", chart]);
+      expect(out).toContain("0 chart(s) failed");
+    }
+  });
+
+  it("render the controller, its least-privilege RBAC and the CRDs", async () => {
+    const objects = await render(UMBRELLA);
+    const kinds = objects.map((o) => `${o.kind}/${o.metadata?.name}`);
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        "CustomResourceDefinition/tunnelbindings.ktube.dev",
+        "CustomResourceDefinition/tunnels.ktube.dev",
+        "CustomResourceDefinition/tunnelproviders.ktube.dev",
+        "ServiceAccount/ktube-cloudflare-controller",
+        "ClusterRole/ktube-cloudflare-controller",
+        "Role/ktube-cloudflare-controller",
+        "Deployment/ktube-cloudflare-controller",
+      ]),
+    );
+    const clusterRole = objects.find((o) => o.kind === "ClusterRole")!;
+    const secretRules = clusterRole.rules!.filter((r) => r.resources.includes("secrets"));
+    expect(secretRules.flatMap((r) => r.verbs).sort()).toEqual(["create", "patch"]);
+    expect(clusterRole.rules!.some((r) => r.verbs.includes("*") || r.resources.includes("*"))).toBe(false);
+    const deployment = objects.find((o) => o.kind === "Deployment")! as unknown as {
+      spec: { template: { spec: { securityContext: Record<string, unknown>; containers: Array<{ securityContext: Record<string, unknown>; args: string[] }> } } };
+    };
+    const pod = deployment.spec.template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true });
+    expect(pod.containers[0]!.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(pod.containers[0]!.args).toContain("--leader-elect=true");
+  });
+
+  it("take values: a provider selector and owner id reach the controller's flags", async () => {
+    const objects = await render(CLOUDFLARE, ["--set", "providerSelector=shard=a", "--set", "ownerId=blue"]);
+    const args = (objects.find((o) => o.kind === "Deployment") as unknown as { spec: { template: { spec: { containers: Array<{ args: string[] }> } } } }).spec.template.spec.containers[0]!.args;
+    expect(args).toEqual(expect.arrayContaining(["--provider-selector=shard=a", "--owner-id=blue"]));
+  });
+
+  it("apply to the API server (server-side dry run)", async () => {
+    const manifest = await helmRun(["template", "ktube", UMBRELLA, "--namespace", ns, "--include-crds"]);
+    const result = await kubectl(["apply", "--server-side", "--dry-run=server", "--field-manager=helm-test", "-f", "-"], manifest);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("deployment.apps/ktube-cloudflare-controller serverside-applied (server dry run)");
+  });
+});
+
+describe("the controller with only the chart's RBAC", () => {
+  it("serves a tunnel and a binding, and cannot read Secrets outside its namespace", async () => {
+    // Install the chart's RBAC for real (the Deployment cannot run here: no nodes).
+    const manifest = await helmRun(["template", "ktube", CLOUDFLARE, "--namespace", ns, "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"]);
+    const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
+    expect(applied.code).toBe(0);
+    const sa = `system:serviceaccount:${ns}:ktube-cloudflare-controller`;
+    expect((await kubectl(["auth", "can-i", "get", "secrets", "-n", "default", `--as=${sa}`])).stdout.trim()).toBe("no");
+    expect((await kubectl(["auth", "can-i", "list", "secrets", "-n", ns, `--as=${sa}`])).stdout.trim()).toBe("yes");
+    expect((await kubectl(["auth", "can-i", "update", "tunnelbindings.ktube.dev", "-n", "default", `--as=${sa}`])).stdout.trim()).toBe("no");
+
+    const token = await admin.request<{ status: { token: string } }>("POST", `/api/v1/namespaces/${ns}/serviceaccounts/ktube-cloudflare-controller/token`, {
+      body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } },
+    });
+    const cluster = kc.getCurrentCluster()!;
+    const asController = new KubeConfig();
+    asController.loadFromOptions({
+      clusters: [{ name: "test", server: cluster.server, caData: cluster.caData }],
+      users: [{ name: "controller", token: token.status.token }],
+      contexts: [{ name: "controller", cluster: "test", user: "controller" }],
+      currentContext: "controller",
+    });
+
+    const fake = new FakeCloudflare();
+    const account = fake.addAccount();
+    fake.addToken("rbac-token", [account]);
+    fake.addZone("rbac.example", account);
+    await fake.start();
+    await admin.create(Core.Secret, { metadata: { name: "cloudflare-api", namespace: ns }, stringData: { token: "rbac-token" } } as KubeObject);
+    const manager = new Manager({
+      kubeConfig: asController,
+      name: "cloudflare-controller",
+      logger: createLogger({ level: process.env.KTUBE_TEST_LOG ?? "silent", format: "text" }),
+      probeAddress: false,
+      metricsAddress: false,
+      leaderElection: { namespace: ns },
+    });
+    setupCloudflareControllers(manager, { namespace: ns, ownerId: "rbac", cloudflaredImage: "cloudflared:test", maxConcurrentReconciles: 2, configDelayMs: 100, cloudflareApiUrl: fake.baseUrl });
+    const apps = await createTestNamespace(kc, "rbac-apps");
+    try {
+      await manager.start();
+      const providerName = `rbac-${ns}`;
+      await admin.create(TunnelProviderResource, { metadata: { name: providerName }, spec: { type: "cloudflare", cloudflare: { accountId: account, apiTokenSecretRef: { name: "cloudflare-api", key: "token" } } } } as KubeObject);
+      await admin.create(TunnelResource, { metadata: { name: "t", namespace: apps }, spec: { providerRef: { name: providerName }, cloudflare: { replicas: 1 } } } as KubeObject);
+      await admin.create(Core.Service, { metadata: { name: "web", namespace: apps }, spec: { ports: [{ name: "http", port: 80 }] } } as KubeObject);
+      await admin.create(TunnelBindingResource, { metadata: { name: "b", namespace: apps }, spec: { tunnelRef: { name: "t" }, routes: [{ name: "web", hostname: "app.rbac.example", service: { name: "web", port: "http" } }] } } as KubeObject);
+      const tunnelId = await eventually(async () => {
+        const t = await admin.get<KubeObject & { status?: { tunnelId?: string } }>(TunnelResource, apps, "t");
+        if (!t.status?.tunnelId) throw new Error("no tunnel yet");
+        return t.status.tunnelId;
+      }, 30_000);
+      fake.setConnections(tunnelId, 1);
+      await eventually(() => admin.get(Core.Deployment, apps, "t-cloudflared"), 20_000);
+      await admin.patch(Core.Deployment, apps, "t-cloudflared", { status: { replicas: 1, readyReplicas: 1, availableReplicas: 1 } }, PatchType.merge, { subresource: "status" });
+      await eventually(async () => {
+        const b = await admin.get<KubeObject & { status?: { routes?: Array<{ url?: string; ready: boolean }> } }>(TunnelBindingResource, apps, "b");
+        expect(b.status?.routes).toEqual([{ name: "web", url: "https://app.rbac.example/", ready: true }]);
+      }, 30_000);
+      // Nothing the controller did was refused.
+      expect(await manager.metrics.count("rest_client_requests_total", { code: "403" })).toBe(0);
+      expect(fake.schemaViolations).toEqual([]);
+    } finally {
+      await manager.stop();
+      await fake.stop();
+      await deleteTestNamespace(kc, apps);
+    }
+  });
+});
