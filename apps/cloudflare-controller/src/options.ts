@@ -26,7 +26,7 @@ export const USAGE = `ktube-cloudflare-controller [flags]
   --leader-election-namespace NS  namespace of the Lease (default: --namespace)
   --health-probe-bind-address A   /healthz and /readyz (default :8081)
   --metrics-bind-address A        /metrics (default :8080)
-  --max-concurrent-reconciles N   per controller (default 4)
+  --max-concurrent-reconciles N   per controller (default 16; reconciles mostly wait on I/O)
   --owner-id ID                   marks the DNS records and Access apps of this installation (default "default")
   --cloudflared-image IMAGE       default connector image (default ${DEFAULT_CLOUDFLARED_IMAGE})
   --cloudflare-api-url URL        Cloudflare API base URL ($CLOUDFLARE_BASE_URL; default the public API)
@@ -68,7 +68,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
       "leader-election-namespace": { type: "string" },
       "health-probe-bind-address": { type: "string", default: ":8081" },
       "metrics-bind-address": { type: "string", default: ":8080" },
-      "max-concurrent-reconciles": { type: "string", default: "4" },
+      "max-concurrent-reconciles": { type: "string", default: "16" },
       "owner-id": { type: "string", default: "default" },
       "cloudflared-image": { type: "string", default: DEFAULT_CLOUDFLARED_IMAGE },
       "cloudflare-api-url": { type: "string" },

@@ -73,9 +73,10 @@ describe("ControlPlane", () => {
     });
     let out = "";
     cli.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    cli.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
     const kubeconfig = await eventually(() => {
       const match = /export KUBECONFIG=(\S+)/.exec(out);
-      if (!match) throw new Error("not up yet");
+      if (!match) throw new Error(`not up yet:\n${out.slice(-3000)}`);
       return match[1]!;
     }, 120_000, 200);
     const workDir = join(kubeconfig, "..");

@@ -15,11 +15,10 @@ import {
 } from "@ktube/api";
 import { finalize, hasFinalizer, removeFinalizer } from "@ktube/finalizers";
 import { bindingKey, evaluateTunnel, unboundVerdict, type BindingVerdict } from "@ktube/routing";
-import { generationChanged, RequeueAfterError, type KubeObject, type Request } from "@ktube/runtime";
+import { generationChanged, type KubeObject, type Request } from "@ktube/runtime";
 import { allBindings, applyConditions, CLOUDFLARE, FINALIZER, getProvider, PROVIDER_TYPE, providerSelector, servedProvider, tunnelOf, tunnelView, type Context } from "../context.ts";
 import { isProblem, type AccountSession } from "../provider/accounts.ts";
 import { deleteAccessApp, ensureAccessApp, ownedAccessDomains } from "../provider/access.ts";
-import { CloudflareError } from "../provider/api.ts";
 import { deleteDnsRecord, ensureDnsRecord, ownedHostnames, type Owner } from "../provider/dns.ts";
 import { routeUrl } from "../provider/ingress.ts";
 
@@ -159,7 +158,7 @@ async function reconcileBinding(
 async function ensureHostname(session: AccountSession, hostname: string, tunnelId: string, owner: Owner): Promise<RouteProgress> {
   const zone = await session.zones.zoneFor(session.api, hostname);
   if (!zone) return { ready: false, message: `no zone of account ${session.accountId} contains ${hostname}` };
-  const dns = await withFreshRecords(session, zone.id, () => ensureDnsRecord(session.api, session.records, zone, hostname, tunnelId, owner));
+  const dns = await ensureDnsRecord(session, zone, hostname, tunnelId, owner);
   return dns.kind === "notOwned" ? { ready: false, message: dns.message } : { ready: true };
 }
 
@@ -167,35 +166,20 @@ async function cleanupBinding(binding: BindingObject, session: AccountSession, o
   // Everything this binding holds, found from Cloudflare (not only from status, which a
   // crash may have left behind), so nothing is leaked.
   for (const zone of await session.zones.zones(session.api)) {
-    for (const hostname of await ownedHostnames(session.api, session.records, zone, owner)) {
-      await deleteDnsRecord(session.api, session.records, zone, hostname, owner);
-    }
+    for (const hostname of await ownedHostnames(session, zone, owner)) await deleteDnsRecord(session, zone, hostname, owner);
   }
   await removeStaleAccess(session, owner, binding, []);
 }
 
 async function removeHostname(session: AccountSession, hostname: string, owner: Owner): Promise<void> {
   const zone = await session.zones.zoneFor(session.api, hostname);
-  if (zone) await deleteDnsRecord(session.api, session.records, zone, hostname, owner);
+  if (zone) await deleteDnsRecord(session, zone, hostname, owner);
 }
 
 async function removeStaleAccess(session: AccountSession, owner: Owner, binding: BindingObject, keep: Route[]): Promise<void> {
   const wanted = new Set(keep.map(accessDomain));
   const held = await ownedAccessDomains(session.api, session.access, owner.ownerId, bindingKey(binding));
   for (const domain of held.filter((d) => !wanted.has(d))) await deleteAccessApp(session.api, session.access, owner.ownerId, domain);
-}
-
-/** A DNS clash (81053/81057) means our snapshot was stale: drop it so the retry reads the zone again. */
-async function withFreshRecords<T>(session: AccountSession, zoneId: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (error instanceof CloudflareError && (error.code === 81053 || error.code === 81057)) {
-      session.records.forget(zoneId);
-      throw new RequeueAfterError("DNSRecordChanged", error.message, 1000);
-    }
-    throw error;
-  }
 }
 
 const accessDomain = (route: Route): string => `${route.hostname}${route.path && route.path !== "/" ? route.path : ""}`;

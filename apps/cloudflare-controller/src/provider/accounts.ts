@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { AccessApps } from "./access.ts";
 import { CallBudget, CloudflareApi } from "./api.ts";
 import { ZoneRecords } from "./dns.ts";
+import { DnsBatcher } from "./dns-batcher.ts";
 import { ZoneDirectory } from "./zones.ts";
 
 export interface AccountSession {
@@ -14,6 +15,7 @@ export interface AccountSession {
   api: CloudflareApi;
   zones: ZoneDirectory;
   records: ZoneRecords;
+  batcher: DnsBatcher;
   access: AccessApps;
 }
 
@@ -66,7 +68,7 @@ export class Accounts {
     if (known?.fingerprint === fingerprint) return known.session;
     const budget = this.budgets.get(spec.accountId) ?? new CallBudget(this.options.callsPer5m ?? 1000);
     this.budgets.set(spec.accountId, budget);
-    const shared = this.shared.get(spec.accountId) ?? { zones: new ZoneDirectory(), records: new ZoneRecords(), access: new AccessApps() };
+    const shared = this.shared.get(spec.accountId) ?? { zones: new ZoneDirectory(), records: new ZoneRecords(), batcher: new DnsBatcher(), access: new AccessApps() };
     this.shared.set(spec.accountId, shared);
     const api = new CloudflareApi({
       accountId: spec.accountId,

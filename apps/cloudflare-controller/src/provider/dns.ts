@@ -2,7 +2,15 @@
 // record that marks it as KTube's (like external-dns's registry). A record without
 // our TXT is someone else's: it is reported, never changed.
 import type { CloudflareApi } from "./api.ts";
+import type { BatchOps, BatchResult, DnsBatcher } from "./dns-batcher.ts";
 import type { ZoneRef } from "./zones.ts";
+
+/** What the DNS functions work with: the API, the zone snapshots and the batcher of one account. */
+export interface DnsAccount {
+  api: CloudflareApi;
+  records: ZoneRecords;
+  batcher: DnsBatcher;
+}
 
 export interface DnsRecordLike {
   id: string;
@@ -32,31 +40,69 @@ const RECORDS_PER_PAGE = 5000;
 /**
  * A snapshot of the CNAME and TXT records of each zone, refreshed at most every
  * `ttlMs` and kept current with our own writes: a thousand bindings in one zone cost
- * one list call, not a thousand.
+ * one list call, not a thousand. Concurrent readers share one refresh, and writes made
+ * while a refresh is under way are laid over its result, so a snapshot never loses a
+ * record we wrote (which would make a deletion miss it and leak it).
  */
 export class ZoneRecords {
   private readonly zones = new Map<string, { records: Map<string, DnsRecordLike>; at: number }>();
+  private readonly refreshing = new Map<string, Promise<Map<string, DnsRecordLike>>>();
+  private readonly writes = new Map<string, Array<{ at: number; apply: (records: Map<string, DnsRecordLike>) => void }>>();
   private readonly ttlMs: number;
 
   constructor(ttlMs = 60_000) {
     this.ttlMs = ttlMs;
   }
 
-  async records(api: CloudflareApi, zone: ZoneRef, fresh = false): Promise<Map<string, DnsRecordLike>> {
+  async records(api: CloudflareApi, zone: ZoneRef): Promise<Map<string, DnsRecordLike>> {
     const cached = this.zones.get(zone.id);
-    if (cached && !fresh && Date.now() - cached.at < this.ttlMs) return cached.records;
+    if (cached && Date.now() - cached.at < this.ttlMs) return cached.records;
+    const running = this.refreshing.get(zone.id);
+    if (running) return running;
+    const started = Date.now();
+    const refresh = this.list(api, zone).then(
+      (records) => {
+        const writes = (this.writes.get(zone.id) ?? []).filter((w) => w.at >= started);
+        for (const w of writes) w.apply(records);
+        this.writes.set(zone.id, writes);
+        if (this.refreshing.get(zone.id) === refresh) {
+          this.zones.set(zone.id, { records, at: Date.now() });
+          this.refreshing.delete(zone.id);
+        }
+        return records;
+      },
+      (error: unknown) => {
+        if (this.refreshing.get(zone.id) === refresh) this.refreshing.delete(zone.id);
+        throw error;
+      },
+    );
+    this.refreshing.set(zone.id, refresh);
+    return refresh;
+  }
+
+  /** Records a change we made, in the snapshot and in any refresh under way. */
+  applyWrite(zoneId: string, apply: (records: Map<string, DnsRecordLike>) => void): void {
+    const cached = this.zones.get(zoneId);
+    if (cached) apply(cached.records);
+    const writes = this.writes.get(zoneId) ?? [];
+    writes.push({ at: Date.now(), apply });
+    this.writes.set(zoneId, writes);
+  }
+
+  /** Drops the snapshot: after a failed write nobody knows what the zone holds. */
+  forget(zoneId: string): void {
+    this.zones.delete(zoneId);
+    this.refreshing.delete(zoneId);
+  }
+
+  private async list(api: CloudflareApi, zone: ZoneRef): Promise<Map<string, DnsRecordLike>> {
     const list = async (type: "CNAME" | "TXT") =>
       api.all("dns.records.list", (sdk) => sdk.dns.records.list({ zone_id: zone.id, type, per_page: RECORDS_PER_PAGE }), RECORDS_PER_PAGE);
     const records = new Map<string, DnsRecordLike>();
     for (const r of [...(await list("CNAME")), ...(await list("TXT"))]) {
       records.set(r.id, { id: r.id, name: r.name, type: r.type, content: String(r.content ?? ""), proxied: r.proxied ?? false });
     }
-    this.zones.set(zone.id, { records, at: Date.now() });
     return records;
-  }
-
-  forget(zoneId: string): void {
-    this.zones.delete(zoneId);
   }
 }
 
@@ -65,16 +111,10 @@ export type DnsOutcome =
   | { kind: "written" }
   | { kind: "notOwned"; message: string };
 
-/** Makes `hostname` a proxied CNAME to the tunnel, owned by `owner`; one batch call when something must change. */
-export async function ensureDnsRecord(
-  api: CloudflareApi,
-  cache: ZoneRecords,
-  zone: ZoneRef,
-  hostname: string,
-  tunnelId: string,
-  owner: Owner,
-): Promise<DnsOutcome> {
-  const records = [...(await cache.records(api, zone)).values()];
+/** Makes `hostname` a proxied CNAME to the tunnel, owned by `owner`; written through the batcher when something must change. */
+export async function ensureDnsRecord(account: DnsAccount, zone: ZoneRef, hostname: string, tunnelId: string, owner: Owner): Promise<DnsOutcome> {
+  const snapshot = await account.records.records(account.api, zone);
+  const records = [...snapshot.values()];
   const txtName = ownershipRecordName(hostname);
   const ours = ownershipContent(owner);
   const txt = records.filter((r) => r.type === "TXT" && r.name === txtName);
@@ -92,37 +132,48 @@ export async function ensureDnsRecord(
 
   const comment = `managed by KTube (${owner.binding})`;
   const cnameBody = { type: "CNAME" as const, name: hostname, content: target, proxied: true, ttl: 1 as const, comment };
-  const result = await api.call("dns.records.batch", (sdk) =>
-    sdk.dns.records.batch({
-      zone_id: zone.id,
-      ...(cname ? { patches: [{ id: cname.id, ...cnameBody }] } : {}),
-      posts: [...(ownedTxt ? [] : [{ type: "TXT" as const, name: txtName, content: ours, ttl: 1 as const, comment }]), ...(cname ? [] : [cnameBody])],
-    }),
-  );
-  const snapshot = await cache.records(api, zone);
-  for (const r of [...(result.posts ?? []), ...(result.patches ?? [])]) {
-    snapshot.set(r.id, { id: r.id, name: r.name, type: r.type, content: String(r.content ?? ""), proxied: (r as { proxied?: boolean }).proxied ?? false });
-  }
+  // The ownership TXT goes first: a crash in between leaves a record we can still claim.
+  const result = await submit(account, zone.id, {
+    ...(cname ? { patches: [{ id: cname.id, ...cnameBody }] } : {}),
+    posts: [...(ownedTxt ? [] : [{ type: "TXT" as const, name: txtName, content: ours, ttl: 1 as const, comment }]), ...(cname ? [] : [cnameBody])],
+  });
+  account.records.applyWrite(zone.id, (records) => {
+    for (const r of [...result.posts, ...result.patches]) {
+      records.set(r.id, { id: r.id, name: r.name, type: r.type, content: String(r.content ?? ""), proxied: r.proxied ?? false });
+    }
+  });
   return { kind: "written" };
 }
 
 /** Removes `hostname`'s CNAME and ownership TXT if they are ours; anything else stays. */
-export async function deleteDnsRecord(api: CloudflareApi, cache: ZoneRecords, zone: ZoneRef, hostname: string, owner: Owner): Promise<boolean> {
-  const snapshot = await cache.records(api, zone);
+export async function deleteDnsRecord(account: DnsAccount, zone: ZoneRef, hostname: string, owner: Owner): Promise<boolean> {
+  const snapshot = await account.records.records(account.api, zone);
   const records = [...snapshot.values()];
   const ownedTxt = records.find((r) => r.type === "TXT" && r.name === ownershipRecordName(hostname) && r.content === ownershipContent(owner));
   if (!ownedTxt) return false;
   const cname = records.find((r) => r.type === "CNAME" && r.name === hostname);
   const deletes = [ownedTxt, ...(cname ? [cname] : [])];
-  await api.call("dns.records.batch", (sdk) => sdk.dns.records.batch({ zone_id: zone.id, deletes: deletes.map((r) => ({ id: r.id })) }));
-  for (const r of deletes) snapshot.delete(r.id);
+  await submit(account, zone.id, { deletes: deletes.map((r) => ({ id: r.id })) });
+  account.records.applyWrite(zone.id, (records) => {
+    for (const r of deletes) records.delete(r.id);
+  });
   return true;
 }
 
+/** A batched write; when it fails the zone's snapshot is dropped, since the write may or may not have happened. */
+async function submit(account: DnsAccount, zoneId: string, ops: BatchOps): Promise<BatchResult> {
+  try {
+    return await account.batcher.submit(account.api, zoneId, ops);
+  } catch (error) {
+    account.records.forget(zoneId);
+    throw error;
+  }
+}
+
 /** Every hostname `owner` holds in `zone`, found from the ownership TXT records. */
-export async function ownedHostnames(api: CloudflareApi, cache: ZoneRecords, zone: ZoneRef, owner: Owner): Promise<string[]> {
+export async function ownedHostnames(account: DnsAccount, zone: ZoneRef, owner: Owner): Promise<string[]> {
   const ours = ownershipContent(owner);
-  return [...(await cache.records(api, zone)).values()]
+  return [...(await account.records.records(account.api, zone)).values()]
     .filter((r) => r.type === "TXT" && r.content === ours)
     .map((r) => (r.name.startsWith("_ktube-wildcard.") ? `*.${r.name.slice("_ktube-wildcard.".length)}` : r.name.slice("_ktube.".length)));
 }
