@@ -20,6 +20,7 @@ const { values: args } = parseArgs({
     tunnels: { type: "string", default: "10" },
     latency: { type: "string", default: "50" },
     steady: { type: "string", default: "60" },
+    workers: { type: "string", default: "16" },
     write: { type: "boolean", default: false },
   },
 });
@@ -32,6 +33,9 @@ const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const controlPlane = new ControlPlane({ log });
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => void controlPlane.stop().then(() => process.exit(130)));
+}
 await controlPlane.start();
 const kc = controlPlane.kubeConfig();
 await installCrds(kc);
@@ -43,8 +47,8 @@ fake.addToken("bench-token", [account]);
 const zones = Array.from({ length: TUNNELS }, (_, i) => fake.addZone(`z${i}.example.com`, account));
 await fake.start();
 
-const manager = new Manager({ kubeConfig: kc, name: "cloudflare-controller", logger: createLogger({ level: "warn" }), probeAddress: false, metricsAddress: false });
-setupCloudflareControllers(manager, { namespace: NS, ownerId: "bench", cloudflaredImage: "cloudflared:bench", maxConcurrentReconciles: 16, configDelayMs: 1000, cloudflareApiUrl: fake.baseUrl });
+const manager = new Manager({ kubeConfig: kc, name: "cloudflare-controller", logger: createLogger({ level: process.env.LOG_LEVEL ?? "warn" }), probeAddress: false, metricsAddress: false });
+setupCloudflareControllers(manager, { namespace: NS, ownerId: "bench", cloudflaredImage: "cloudflared:bench", maxConcurrentReconciles: Number(args.workers), configDelayMs: 1000, cloudflareApiUrl: fake.baseUrl });
 
 await client.create(Core.Namespace, { metadata: { name: NS } });
 await client.create(Core.Secret, { metadata: { name: "cloudflare-api", namespace: NS }, stringData: { token: "bench-token" } } as KubeObject);
@@ -107,9 +111,14 @@ const workers = Array.from({ length: 32 }, async () => {
 await Promise.all(workers);
 const applied = Date.now();
 let ready = 0;
+let reported = Date.now();
 while (ready < BINDINGS) {
   ready = (await client.list<Obj>(TunnelBindingResource, { namespace: NS })).items.filter(isReady).length;
   if (Date.now() - started > 30 * 60_000) throw new Error(`only ${ready}/${BINDINGS} Ready after 30 minutes`);
+  if (Date.now() - reported > 10_000) {
+    log(`${ready}/${BINDINGS} Ready after ${Math.round((Date.now() - started) / 1000)} s; ${fake.requests.length - before.requests} Cloudflare calls so far: ${JSON.stringify(callsSince(before))}`);
+    reported = Date.now();
+  }
   await sleep(250);
 }
 const allReady = Date.now();
@@ -160,6 +169,7 @@ const table = [
   `|---|---|`,
   `| bindings / tunnels / zones | ${BINDINGS} / ${TUNNELS} / ${TUNNELS} |`,
   `| fake API latency per call | ${LATENCY} ms |`,
+  `| reconcile workers per controller | ${args.workers} |`,
   `| all bindings created (client side, 32 in parallel) | ${result.secondsToApply.toFixed(1)} s |`,
   `| **all bindings Ready** | **${result.secondsToAllReady.toFixed(1)} s** |`,
   `| Cloudflare calls to converge | ${total} |`,

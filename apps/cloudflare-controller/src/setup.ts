@@ -1,12 +1,15 @@
 // Registers the cloudflare controllers on a manager (used by main.ts and by tests).
 import type { Manager } from "@ktube/runtime";
 import type { CloudflareOptions, Context } from "./context.ts";
+import type { QuickTunnelEndpoint } from "./controllers/quick-tunnels.ts";
 import { setupTunnelBindingController } from "./controllers/tunnelbinding.ts";
 import { setupTunnelController } from "./controllers/tunnel.ts";
 import { setupTunnelProviderController } from "./controllers/tunnelprovider.ts";
 import { Accounts } from "./provider/accounts.ts";
 
 export interface SetupOptions extends CloudflareOptions {
+  /** Where quick tunnel URLs are read (tests stand in for the connectors' /quicktunnel). */
+  quickTunnelEndpoint?: QuickTunnelEndpoint;
   /** Namespace whose Secrets hold provider credentials (the controller's own). */
   namespace: string;
   cloudflareApiUrl?: string;
@@ -24,6 +27,6 @@ export function setupCloudflareControllers(manager: Manager, options: SetupOptio
   const ctx: Context = { manager, accounts, options };
   setupTunnelProviderController(ctx);
   setupTunnelController(ctx);
-  setupTunnelBindingController(ctx);
+  setupTunnelBindingController(ctx, options.quickTunnelEndpoint);
   return ctx;
 }

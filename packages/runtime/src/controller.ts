@@ -49,8 +49,9 @@ interface WatchSource {
 export interface WatchOptions extends CacheSelector {
   predicates?: UpdatePredicate[];
   /**
-   * Wait this long before reconciling after an event of this kind. Events of a burst
-   * then fold into one reconcile (e.g. 1,000 bindings changing one tunnel's config).
+   * Reconcile once events of this kind have stopped for this long (at most ten times
+   * as long after the first): a burst folds into one reconcile (e.g. 1,000 bindings
+   * changing one tunnel's config).
    */
   delayMs?: number;
 }
@@ -230,7 +231,7 @@ export class Controller {
     };
     const enqueue = (...objs: KubeObject[]): void => {
       for (const key of new Set(objs.flatMap(keysOf))) {
-        if (source.delayMs) this.queue.addAfter(key, source.delayMs);
+        if (source.delayMs) this.queue.addDebounced(key, source.delayMs);
         else this.queue.add(key);
       }
     };

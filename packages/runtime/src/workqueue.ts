@@ -104,6 +104,7 @@ export class WorkQueue {
   private readonly addedAt = new Map<string, number>();
   private readonly startedAt = new Map<string, number>();
   private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly debounced = new Map<string, { first: number; timer: NodeJS.Timeout }>();
   private waiters: Array<(key: string | undefined) => void> = [];
   private drainWaiters: Array<() => void> = [];
   private shuttingDown = false;
@@ -154,6 +155,24 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer });
   }
 
+  /**
+   * Adds `key` once events stop arriving for `delayMs`, but no later than `maxDelayMs`
+   * after the first of them: a burst of changes becomes one reconcile.
+   */
+  addDebounced(key: string, delayMs: number, maxDelayMs: number = delayMs * 10): void {
+    if (this.shuttingDown) return;
+    const now = Date.now();
+    const pending = this.debounced.get(key);
+    const first = pending?.first ?? now;
+    const at = Math.min(now + delayMs, first + maxDelayMs);
+    if (pending) clearTimeout(pending.timer);
+    const timer = setTimeout(() => {
+      this.debounced.delete(key);
+      this.add(key);
+    }, at - now);
+    this.debounced.set(key, { first, timer });
+  }
+
   addRateLimited(key: string): void {
     this.metrics.retry();
     this.addAfter(key, this.rateLimiter.when(key));
@@ -188,8 +207,9 @@ export class WorkQueue {
   /** Stops handing out keys and drops the waiting ones. */
   shutDown(): void {
     this.shuttingDown = true;
-    for (const { timer } of this.delayed.values()) clearTimeout(timer);
+    for (const { timer } of [...this.delayed.values(), ...this.debounced.values()]) clearTimeout(timer);
     this.delayed.clear();
+    this.debounced.clear();
     this.queue.length = 0;
     this.metrics.depth(0);
     for (const resolve of this.waiters.splice(0)) resolve(undefined);

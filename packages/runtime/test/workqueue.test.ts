@@ -39,6 +39,26 @@ describe("WorkQueue", () => {
     expect(waited).toBeLessThan(500);
   });
 
+  it("debounces: a burst becomes one add once it stops, capped at maxDelay", async () => {
+    const q = new WorkQueue();
+    const started = Date.now();
+    for (let i = 0; i < 5; i++) {
+      q.addDebounced("a", 100, 1000);
+      await sleep(50);
+    }
+    expect(q.length).toBe(0); // still bursting
+    expect(await q.get()).toBe("a");
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(340); // 4 x 50 ms of burst, then 100 ms of quiet
+    expect(waited).toBeLessThan(900);
+    q.done("a");
+    const capped = Date.now();
+    const burst = setInterval(() => q.addDebounced("b", 100, 300), 20);
+    expect(await q.get()).toBe("b");
+    clearInterval(burst);
+    expect(Date.now() - capped).toBeLessThan(450);
+  });
+
   it("shutDownWithDrain waits for keys in flight and hands out no more", async () => {
     const q = new WorkQueue();
     q.add("a");

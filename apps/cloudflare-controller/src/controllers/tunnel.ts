@@ -20,7 +20,8 @@ import {
 import { cloudflaredName, deployment, disruptionBudget, MANAGED_BY, specHashOf, tokenSecret } from "../manifests/cloudflared.ts";
 import { isProblem, type AccountSession } from "../provider/accounts.ts";
 import { renderIngressConfig, type IngressConfig } from "../provider/ingress.ts";
-import { deleteTunnel, findOrCreateTunnel, getIngressConfig, getTunnel, putIngressConfig, tunnelName, tunnelToken } from "../provider/tunnels.ts";
+import { QUICK_TUNNELS } from "./quick-tunnels.ts";
+import { deleteTunnel, findOrCreateTunnel, getIngressConfig, getTunnel, putIngressConfig, tunnelName, tunnelToken, type CfTunnel } from "../provider/tunnels.ts";
 
 type TunnelObject = Tunnel & KubeObject & { status?: TunnelStatus };
 interface DeploymentObject extends KubeObject {
@@ -28,6 +29,8 @@ interface DeploymentObject extends KubeObject {
 }
 
 const NOT_READY_POLL_MS = 30_000;
+/** How long Cloudflare's answer about a tunnel's connections is reused. */
+const OBSERVED_TTL_MS = 25_000;
 const managed = { labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` };
 
 export function setupTunnelController(ctx: Context): void {
@@ -36,6 +39,8 @@ export function setupTunnelController(ctx: Context): void {
   const appliedConfig = new Map<string, string>();
   /** Tunnel uid -> token Secret hash applied since start. */
   const appliedToken = new Map<string, string>();
+  /** Cloudflare tunnel id -> the tunnel as last read, and when. */
+  const observed = new Map<string, { tunnel: CfTunnel; at: number }>();
 
   const tunnelsOfBinding = (b: KubeObject) => allTunnels(ctx).filter((t) => refersTo(b as never, t)).map((t) => `${t.metadata.namespace}/${t.metadata.name}`);
 
@@ -66,7 +71,11 @@ export function setupTunnelController(ctx: Context): void {
       const provider = servedProvider(ctx, tunnel);
       if (!provider) return reportMissingProvider(ctx, tunnel);
       if (provider.spec.cloudflare?.quickTunnels) {
-        return setStatus(ctx, tunnel, {}, [{ type: "Ready", status: "False", reason: "QuickTunnelsNotImplemented", message: "quick tunnels are not implemented yet; use a provider with an account" }]);
+        const verdicts = evaluateTunnel(tunnelView(ctx, tunnel), QUICK_TUNNELS);
+        const boundRoutes = [...verdicts.values()].filter((v) => v.accepted.status === "True").reduce((n, v) => n + v.routes.filter((r) => r.resolved).length, 0);
+        return setStatus(ctx, tunnel, { boundRoutes }, [
+          { type: "Ready", status: "True", reason: "QuickTunnels", message: "each route gets its own cloudflared connector and a random trycloudflare.com URL (development only)" },
+        ]);
       }
       const otherBlock = (["ngrok", "devtunnels", "edge"] as const).find((b) => tunnel.spec[b]);
       if (otherBlock) {
@@ -85,7 +94,7 @@ export function setupTunnelController(ctx: Context): void {
         ]);
       }
       return finalize(manager.client, TunnelResource, tunnel, FINALIZER, {
-        apply: (current) => reconcileTunnel(ctx, current as TunnelObject, session, appliedConfig, appliedToken),
+        apply: (current) => reconcileTunnel(ctx, current as TunnelObject, session, { appliedConfig, appliedToken, observed }),
         cleanup: (current) => cleanupTunnel(ctx, current as TunnelObject, session, appliedConfig),
       });
     });
@@ -99,18 +108,19 @@ async function reportMissingProvider(ctx: Context, tunnel: TunnelObject): Promis
   ]);
 }
 
-async function reconcileTunnel(
-  ctx: Context,
-  tunnel: TunnelObject,
-  session: AccountSession,
-  appliedConfig: Map<string, string>,
-  appliedToken: Map<string, string>,
-): Promise<{ requeueAfterMs?: number } | undefined> {
+interface TunnelMemory {
+  appliedConfig: Map<string, string>;
+  appliedToken: Map<string, string>;
+  observed: Map<string, { tunnel: CfTunnel; at: number }>;
+}
+
+async function reconcileTunnel(ctx: Context, tunnel: TunnelObject, session: AccountSession, memory: TunnelMemory): Promise<{ requeueAfterMs?: number } | undefined> {
+  const { appliedConfig, appliedToken, observed } = memory;
   const { manager } = ctx;
   const { api } = session;
   const adopted = tunnel.spec.cloudflare?.existingTunnelId;
   let tunnelId = tunnel.status?.tunnelId;
-  let cf = undefined as Awaited<ReturnType<typeof getTunnel>>;
+  let cf: CfTunnel | undefined;
   if (!tunnelId) {
     if (adopted) {
       cf = await getTunnel(api, adopted);
@@ -124,7 +134,13 @@ async function reconcileTunnel(
     // Written at once: a restart from here on resumes with this tunnel instead of making another.
     tunnel = (await manager.status.update(TunnelResource, tunnel, { ...tunnel.status, tunnelId })) ?? tunnel;
   } else {
-    cf = await getTunnel(api, tunnelId);
+    // Cloudflare's view of the connections, read again only when it may have changed
+    // something we report: binding churn alone does not cost a call per reconcile.
+    // A tunnel without connections is read every time: that is what we wait for.
+    const seen = observed.get(tunnelId);
+    const fresh = seen && (seen.tunnel.connections?.length ?? 0) > 0 && Date.now() - seen.at < OBSERVED_TTL_MS;
+    cf = fresh ? seen.tunnel : await getTunnel(api, tunnelId);
+    if (cf && !cf.deleted_at) observed.set(tunnelId, { tunnel: cf, at: seen?.tunnel === cf ? seen.at : Date.now() });
     if (!cf || cf.deleted_at) {
       // Deleted behind our back: forget it; the next reconcile makes a new one (or reports the adopted one gone).
       appliedConfig.delete(tunnelId);

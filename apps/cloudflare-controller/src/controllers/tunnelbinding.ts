@@ -21,18 +21,21 @@ import { isProblem, type AccountSession } from "../provider/accounts.ts";
 import { deleteAccessApp, ensureAccessApp, ownedAccessDomains } from "../provider/access.ts";
 import { deleteDnsRecord, ensureDnsRecord, ownedHostnames, type Owner } from "../provider/dns.ts";
 import { routeUrl } from "../provider/ingress.ts";
+import { clusterQuickTunnelEndpoint } from "../manifests/quick-tunnel.ts";
+import { QUICK_SELECTOR, reconcileQuickBinding, type QuickTunnelEndpoint } from "./quick-tunnels.ts";
 
 type BindingObject = TunnelBinding & KubeObject & { status?: TunnelBindingStatus };
 
 const RETRY_NOT_OWNED_MS = 30_000;
 
-export function setupTunnelBindingController(ctx: Context): void {
+export function setupTunnelBindingController(ctx: Context, quickTunnelEndpoint: QuickTunnelEndpoint = clusterQuickTunnelEndpoint): void {
   const { manager } = ctx;
   const bindingsOf = (match: (b: TunnelBinding) => boolean) => allBindings(ctx).filter(match).map(bindingKey);
 
   manager
     .controller("tunnelbinding")
     .for(TunnelBindingResource, { predicates: [generationChanged] })
+    .owns(Core.Deployment, QUICK_SELECTOR)
     .watches(TunnelResource, (t) => bindingsOf((b) => tunnelOf(ctx, b)?.metadata.uid === t.metadata?.uid))
     .watches(Core.Service, (svc) => bindingsOf((b) => b.metadata.namespace === svc.metadata?.namespace && b.spec.routes.some((r) => r.service?.name === svc.metadata?.name)))
     .watches(Core.Namespace, (ns) => bindingsOf((b) => b.metadata.namespace === ns.metadata?.name))
@@ -68,6 +71,17 @@ export function setupTunnelBindingController(ctx: Context): void {
         return;
       }
 
+      if (provider.spec.cloudflare?.quickTunnels) {
+        if (hasFinalizer(binding, FINALIZER)) {
+          await releaseEverywhere(ctx, binding, owner); // it was on a named tunnel before
+          await removeFinalizer(manager.client, TunnelBindingResource, binding, FINALIZER);
+        }
+        if (binding.metadata.deletionTimestamp) return; // its connectors are owned: the garbage collector takes them
+        const quick = await reconcileQuickBinding(ctx, binding, tunnel, quickTunnelEndpoint);
+        await setStatus(ctx, binding, quick.verdict, quick.progress, "quick");
+        return { requeueAfterMs: quick.requeueAfterMs };
+      }
+
       const session = ctx.accounts.session(provider);
       if (isProblem(session)) {
         const verdict = unboundVerdict(binding, "ProviderNotReady", `TunnelProvider ${provider.metadata.name}: ${session.message}`);
@@ -96,6 +110,8 @@ const tunnelReady = (tunnel: { status?: { conditions?: Array<{ type: string; sta
 
 interface RouteProgress {
   ready: boolean;
+  /** The URL when it is not derived from the hostname (quick tunnels). */
+  url?: string;
   message?: string;
 }
 
@@ -197,7 +213,7 @@ async function setStatus(ctx: Context, binding: BindingObject, verdict: BindingV
   const routes: RouteStatus[] = binding.spec.routes.map((route) => {
     const resolved = verdict.routes.find((r) => r.name === route.name);
     const p = progress.get(route.name);
-    const url = accepted && resolved?.resolved && p ? routeUrl(route) : undefined;
+    const url = accepted && resolved?.resolved && p ? (p.url ?? routeUrl(route)) : undefined;
     const message = !accepted ? verdict.accepted.message : (resolved?.problem?.message ?? p?.message ?? (tunnelId ? undefined : "waiting for the Cloudflare tunnel to exist"));
     return { name: route.name, ready: Boolean(p?.ready && resolved?.resolved), ...(url ? { url } : {}), ...(message ? { message } : {}) };
   });

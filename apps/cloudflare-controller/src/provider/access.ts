@@ -35,6 +35,7 @@ export function includeRules(spec: Pick<AccessSpec, "emails" | "emailDomains">):
 /** Access applications of one account, listed at most every `ttlMs` and kept current with our writes. */
 export class AccessApps {
   private cached?: { apps: Map<string, AppLike>; at: number };
+  private listing?: Promise<Map<string, AppLike>>;
   private oneTimePin?: string;
   private readonly ttlMs: number;
 
@@ -42,17 +43,19 @@ export class AccessApps {
     this.ttlMs = ttlMs;
   }
 
+  /** The account's applications by domain; concurrent callers share one listing. */
   async apps(api: CloudflareApi): Promise<Map<string, AppLike>> {
     if (this.cached && Date.now() - this.cached.at < this.ttlMs) return this.cached.apps;
-    const list = await api.all(
-      "access.applications.list",
-      (sdk) => sdk.zeroTrust.access.applications.list({ account_id: api.accountId, per_page: APPS_PER_PAGE } as never),
-      APPS_PER_PAGE,
-    );
-    const apps = new Map<string, AppLike>();
-    for (const app of list as unknown as AppLike[]) apps.set(app.domain, app);
-    this.cached = { apps, at: Date.now() };
-    return apps;
+    this.listing ??= api
+      .all("access.applications.list", (sdk) => sdk.zeroTrust.access.applications.list({ account_id: api.accountId, per_page: APPS_PER_PAGE } as never), APPS_PER_PAGE)
+      .then((list) => {
+        const apps = new Map<string, AppLike>();
+        for (const app of list as unknown as AppLike[]) apps.set(app.domain, app);
+        this.cached = { apps, at: Date.now() };
+        return apps;
+      })
+      .finally(() => (this.listing = undefined));
+    return this.listing;
   }
 
   /** The account's one-time PIN login method, created if it has none. */

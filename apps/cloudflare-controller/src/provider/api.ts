@@ -34,6 +34,10 @@ export const errorCode = (error: unknown): number | undefined => (error instance
  * and blocks *every* call for the rest of the window once a token goes over, so the
  * controller spends at most `limit` per window and, after a 429, makes no call at all
  * until Retry-After has passed.
+ *
+ * Callers queue for tokens in order (the bucket goes into debt): a call whose turn
+ * comes within `maxWaitMs` waits for it, so a thousand reconciles do not all retry at
+ * once; a longer wait ends the reconcile with a requeue instead.
  */
 export class CallBudget {
   private tokens: number;
@@ -41,25 +45,32 @@ export class CallBudget {
   private blockedUntil = 0;
   readonly limit: number;
   readonly windowMs: number;
+  readonly burst: number;
+  readonly maxWaitMs: number;
 
-  constructor(limit = 1000, windowMs = 5 * 60_000) {
+  constructor(limit = 1000, windowMs = 5 * 60_000, maxWaitMs = 5_000) {
     this.limit = limit;
     this.windowMs = windowMs;
-    this.tokens = Math.min(limit, 200);
+    this.burst = Math.min(limit, 200);
+    this.maxWaitMs = maxWaitMs;
+    this.tokens = this.burst;
   }
 
-  /** Takes one call, or returns how long to wait for one. */
+  /**
+   * Reserves one call: 0 to go now, a positive delay to wait for the reserved turn, or
+   * a negative number (minus the wait) when the turn is too far off and nothing was
+   * reserved.
+   */
   take(): number {
     const now = Date.now();
-    if (now < this.blockedUntil) return this.blockedUntil - now;
+    if (now < this.blockedUntil) return -(this.blockedUntil - now);
     const rate = this.limit / this.windowMs;
-    this.tokens = Math.min(Math.min(this.limit, 200), this.tokens + (now - this.last) * rate);
+    this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * rate);
     this.last = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil((1 - this.tokens) / rate);
+    const wait = this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) / rate);
+    if (wait > this.maxWaitMs) return -wait;
+    this.tokens -= 1;
+    return wait;
   }
 
   block(ms: number): void {
@@ -97,9 +108,8 @@ export class CloudflareApi {
    * Runs one API call under the budget. A 429 or an empty budget becomes a
    * RequeueAfterError, so the reconcile ends and comes back later instead of sleeping.
    */
-  async call<T>(operation: string, fn: (sdk: Cloudflare) => Promise<T>): Promise<T> {
-    const wait = this.budget.take();
-    if (wait > 0) throw new RequeueAfterError("CloudflareRateLimited", `Cloudflare call budget of account ${this.accountId} spent; retrying in ${Math.ceil(wait / 1000)} s`, wait);
+  async call<T>(operation: string, fn: (sdk: Cloudflare) => Promise<T>, options: { reserved?: boolean } = {}): Promise<T> {
+    if (!options.reserved) await this.reserve();
     try {
       const result = await fn(this.sdk);
       this.count(operation, 200);
@@ -107,6 +117,16 @@ export class CloudflareApi {
     } catch (error) {
       throw this.translate(operation, error);
     }
+  }
+
+  /**
+   * Waits for this account's next turn under the budget (a call made with
+   * `reserved: true` then spends it). A turn too far off ends the reconcile instead.
+   */
+  async reserve(): Promise<void> {
+    const wait = this.budget.take();
+    if (wait < 0) throw new RequeueAfterError("CloudflareRateLimited", `Cloudflare call budget of account ${this.accountId} spent; retrying in ${Math.ceil(-wait / 1000)} s`, -wait);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 
   /**

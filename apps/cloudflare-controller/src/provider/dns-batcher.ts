@@ -37,7 +37,7 @@ export class DnsBatcher {
   readonly windowMs: number;
   readonly maxOps: number;
 
-  constructor(windowMs = 100, maxOps = 200) {
+  constructor(windowMs = 200, maxOps = 200) {
     this.windowMs = windowMs;
     this.maxOps = maxOps;
   }
@@ -51,19 +51,35 @@ export class DnsBatcher {
         this.pending.set(zoneId, entry);
       }
       entry.items.push({ ops, resolve, reject });
-      if (entry.items.reduce((n, p) => n + size(p.ops), 0) >= this.maxOps) void this.flush(zoneId);
     });
   }
 
   private async flush(zoneId: string): Promise<void> {
     const entry = this.pending.get(zoneId);
     if (!entry) return;
-    this.pending.delete(zoneId);
-    clearTimeout(entry.timer);
+    // Changes that arrive while the call waits for its turn under the budget ride along.
     try {
-      const result = await send(entry.api, zoneId, entry.items);
+      await entry.api.reserve();
+    } catch (error) {
+      this.pending.delete(zoneId);
+      for (const item of entry.items) item.reject(error);
+      return;
+    }
+    this.pending.delete(zoneId);
+    const chunks: Pending[][] = [[]];
+    for (const item of entry.items) {
+      const last = chunks[chunks.length - 1]!;
+      if (last.length > 0 && last.reduce((n, p) => n + size(p.ops), 0) + size(item.ops) > this.maxOps) chunks.push([item]);
+      else last.push(item);
+    }
+    await Promise.all(chunks.map((chunk, i) => this.sendChunk(entry.api, zoneId, chunk, i === 0)));
+  }
+
+  private async sendChunk(api: CloudflareApi, zoneId: string, items: Pending[], reserved: boolean): Promise<void> {
+    try {
+      const result = await send(api, zoneId, items, reserved);
       const offsets = { deletes: 0, patches: 0, posts: 0 };
-      for (const item of entry.items) {
+      for (const item of items) {
         const mine = {} as BatchResult;
         for (const kind of KINDS) {
           const n = item.ops[kind]?.length ?? 0;
@@ -75,26 +91,24 @@ export class DnsBatcher {
     } catch (error) {
       // A batch is all or nothing: one clashing record fails it for everybody. Then
       // each hostname goes on its own, so only the clashing one sees the error.
-      const perItem = entry.items.length > 1 && error instanceof CloudflareError && (error.status ?? 0) >= 400 && (error.status ?? 0) < 500;
+      const perItem = items.length > 1 && error instanceof CloudflareError && (error.status ?? 0) >= 400 && (error.status ?? 0) < 500;
       if (!perItem) {
-        for (const item of entry.items) item.reject(error);
+        for (const item of items) item.reject(error);
         return;
       }
-      for (const item of entry.items) {
-        await send(entry.api, zoneId, [item]).then(item.resolve, item.reject);
-      }
+      for (const item of items) await send(api, zoneId, [item], false).then(item.resolve, item.reject);
     }
   }
 }
 
 const size = (ops: BatchOps): number => KINDS.reduce((n, k) => n + (ops[k]?.length ?? 0), 0);
 
-async function send(api: CloudflareApi, zoneId: string, items: Pending[]): Promise<BatchResult> {
+async function send(api: CloudflareApi, zoneId: string, items: Pending[], reserved: boolean): Promise<BatchResult> {
   const merged: Record<string, unknown[]> = {};
   for (const kind of KINDS) {
     const all = items.flatMap((i): unknown[] => i.ops[kind] ?? []);
     if (all.length > 0) merged[kind] = all;
   }
-  const result = (await api.call("dns.records.batch", (sdk) => sdk.dns.records.batch({ zone_id: zoneId, ...merged } as never))) as Partial<BatchResult>;
+  const result = (await api.call("dns.records.batch", (sdk) => sdk.dns.records.batch({ zone_id: zoneId, ...merged } as never), { reserved })) as Partial<BatchResult>;
   return { deletes: result.deletes ?? [], patches: result.patches ?? [], posts: result.posts ?? [] };
 }

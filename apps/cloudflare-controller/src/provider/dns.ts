@@ -1,6 +1,7 @@
 // DNS records for a binding's hostnames: a proxied CNAME to the tunnel plus a TXT
 // record that marks it as KTube's (like external-dns's registry). A record without
 // our TXT is someone else's: it is reported, never changed.
+import { RequeueAfterError } from "@ktube/runtime";
 import type { CloudflareApi } from "./api.ts";
 import type { BatchOps, BatchResult, DnsBatcher } from "./dns-batcher.ts";
 import type { ZoneRef } from "./zones.ts";
@@ -50,7 +51,7 @@ export class ZoneRecords {
   private readonly writes = new Map<string, Array<{ at: number; apply: (records: Map<string, DnsRecordLike>) => void }>>();
   private readonly ttlMs: number;
 
-  constructor(ttlMs = 60_000) {
+  constructor(ttlMs = 5 * 60_000) {
     this.ttlMs = ttlMs;
   }
 
@@ -160,12 +161,17 @@ export async function deleteDnsRecord(account: DnsAccount, zone: ZoneRef, hostna
   return true;
 }
 
-/** A batched write; when it fails the zone's snapshot is dropped, since the write may or may not have happened. */
+/**
+ * A batched write. When it fails after reaching Cloudflare, the zone's snapshot is
+ * dropped: the write may or may not have happened. A call that never went out (the
+ * budget was spent, or a 429) leaves the snapshot alone; re-listing then would only
+ * spend more of the budget.
+ */
 async function submit(account: DnsAccount, zoneId: string, ops: BatchOps): Promise<BatchResult> {
   try {
     return await account.batcher.submit(account.api, zoneId, ops);
   } catch (error) {
-    account.records.forget(zoneId);
+    if (!(error instanceof RequeueAfterError)) account.records.forget(zoneId);
     throw error;
   }
 }
