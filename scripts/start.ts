@@ -3,7 +3,7 @@
 // examples can be applied and watched end to end.
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
-import { ControlPlane, installCrds } from "@ktube/testenv";
+import { startWithCrds, type ControlPlane } from "@ktube/testenv";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
@@ -35,10 +35,8 @@ process.on("SIGTERM", () => void stop());
 
 if (local) {
   say("no kubeconfig found: starting a local control plane (the first run builds it, see README)");
-  controlPlane = new ControlPlane({ log: say });
-  await controlPlane.start();
+  controlPlane = await startWithCrds({ log: say });
   const kc = controlPlane.kubeConfig();
-  await installCrds(kc);
   kubeconfig = controlPlane.kubeconfigPath;
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
   // Cloudflare cannot be reached from a sandbox; a fake account stands in for it.

@@ -176,7 +176,7 @@ const table = [
   ...Object.entries(converge.calls).sort().map(([op, n]) => `| &nbsp;&nbsp;${op} | ${n} |`),
   `| **config PUTs** (${TUNNELS} tunnels) | **${result.configPuts}** |`,
   `| Kubernetes writes by the controller | ${converge.kubeWrites} |`,
-  `| Kubernetes reads by the controller (lists, gets) | ${converge.kubeReads} |`,
+  `| Kubernetes GETs and LISTs by the controller (it reads from its informer cache) | ${converge.kubeReads} |`,
   `| steady state: full resync + ${STEADY_S} s, Cloudflare writes | **${steady.providerWrites}** |`,
   `| steady state: Cloudflare reads | ${steady.providerReads} |`,
   `| steady state: Kubernetes writes | **${steady.kubeWrites}** |`,

@@ -13,7 +13,7 @@ import {
   type TunnelProvider,
 } from "@ktube/api";
 import { refersTo, type NamespaceLike, type ProviderCapabilities, type ServiceLike, type TunnelView } from "@ktube/routing";
-import type { KubeObject, Manager } from "@ktube/runtime";
+import type { KubeObject, Manager, ResourceType } from "@ktube/runtime";
 import type { Accounts } from "./provider/accounts.ts";
 
 export interface CloudflareOptions {
@@ -104,4 +104,11 @@ export async function applyConditions(
     }
   }
   return next;
+}
+
+export const FIELD_MANAGER = "ktube-cloudflare-controller";
+
+/** Server-side apply of an object this controller owns. */
+export async function applyOwned(ctx: Context, type: ResourceType, object: KubeObject): Promise<void> {
+  await ctx.manager.client.apply(type, object, FIELD_MANAGER);
 }

@@ -51,6 +51,11 @@ export const isNotFound = (e: unknown): boolean => e instanceof ApiError && e.st
 export const isConflict = (e: unknown): boolean => e instanceof ApiError && e.status === 409;
 export const isAlreadyExists = (e: unknown): boolean => e instanceof ApiError && e.reason === "AlreadyExists";
 
+/** For `.catch(ignoreNotFound)` on deletes: an object already gone is what we wanted. */
+export function ignoreNotFound(error: unknown): void {
+  if (!isNotFound(error)) throw error;
+}
+
 export function resourcePath(type: ResourceType, namespace?: string, name?: string, subresource?: string): string {
   const base = type.apiVersion.includes("/") ? `/apis/${type.apiVersion}` : `/api/${type.apiVersion}`;
   const ns = type.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";

@@ -4,6 +4,7 @@ import { fetch, type Dispatcher } from "undici";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
 import { sleep } from "./process.ts";
 
 /** The repository's generated CRDs. */
@@ -51,4 +52,17 @@ async function serverSideApply(kc: KubeConfig, crd: V1CustomResourceDefinition):
     dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
   });
   if (!response.ok) throw new Error(`applying CRD ${crd.metadata!.name} failed: ${response.status} ${await response.text()}`);
+}
+
+/** Starts a control plane and installs the CRDs; on failure stops what it started. */
+export async function startWithCrds(options: ControlPlaneOptions = {}, crdDir: string = REPO_CRD_DIR): Promise<ControlPlane> {
+  const controlPlane = new ControlPlane(options);
+  try {
+    await controlPlane.start();
+    await installCrds(controlPlane.kubeConfig(), crdDir);
+  } catch (error) {
+    await controlPlane.stop();
+    throw error;
+  }
+  return controlPlane;
 }

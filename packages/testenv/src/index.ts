@@ -1,5 +1,5 @@
 export { ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
 export { ensureBinaries, ensureHelm, cacheDir, pinnedVersions, TestenvSetupError, type BinaryPaths } from "./binaries.ts";
-export { installCrds, readCrds, REPO_CRD_DIR } from "./crds.ts";
+export { installCrds, readCrds, REPO_CRD_DIR, startWithCrds } from "./crds.ts";
 export { createTestNamespace, deleteTestNamespace, eventually, kubectl, testKubeConfig } from "./helpers.ts";
 export { freePort, sleep } from "./process.ts";

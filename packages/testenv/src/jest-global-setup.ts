@@ -1,7 +1,7 @@
 // Jest globalSetup: one control plane per test run of a project, CRDs installed,
 // and KUBECONFIG pointing at it for every test worker.
-import { ControlPlane } from "./control-plane.ts";
-import { installCrds } from "./crds.ts";
+import type { ControlPlane } from "./control-plane.ts";
+import { startWithCrds } from "./crds.ts";
 
 declare global {
   var __ktubeTestenv: ControlPlane | undefined;
@@ -9,15 +9,8 @@ declare global {
 
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
-  const controlPlane = new ControlPlane({ log: (line) => process.stderr.write(`[testenv] ${line}\n`) });
+  const controlPlane = await startWithCrds({ log: (line) => process.stderr.write(`[testenv] ${line}\n`) });
   globalThis.__ktubeTestenv = controlPlane;
-  try {
-    await controlPlane.start();
-    await installCrds(controlPlane.kubeConfig());
-  } catch (error) {
-    await controlPlane.stop();
-    throw error;
-  }
   process.env.KUBECONFIG = controlPlane.kubeconfigPath;
   process.stderr.write(`[testenv] control plane up at ${controlPlane.server} in ${Date.now() - started} ms\n`);
 }

@@ -2,9 +2,8 @@
 // cloudflared connector per route, whose random trycloudflare.com URL goes to status.
 import { Core, type TunnelBinding } from "@ktube/api";
 import { bindingKey, evaluateTunnel, unboundVerdict, type ProviderCapabilities } from "@ktube/routing";
-import type { KubeObject, ResourceType } from "@ktube/runtime";
-import { isNotFound } from "@ktube/runtime";
-import { tunnelView, type Context } from "../context.ts";
+import { ignoreNotFound, type KubeObject } from "@ktube/runtime";
+import { applyOwned, tunnelView, type Context } from "../context.ts";
 import { specHashOf } from "../manifests/cloudflared.ts";
 import { QUICK_TUNNEL_LABEL, quickTunnelDeployment, quickTunnelName, quickTunnelService } from "../manifests/quick-tunnel.ts";
 
@@ -56,8 +55,8 @@ export async function reconcileQuickBinding(
       const deployment = quickTunnelDeployment(binding, resolved.route.name, `${scheme}://${resolved.host}:${resolved.port}`, ctx.options.cloudflaredImage);
       const service = quickTunnelService(binding, resolved.route.name);
       const current = manager.cache.get<DeploymentObject>(Core.Deployment, ns, name, QUICK_SELECTOR);
-      if (specHashOf(current) !== specHashOf(deployment)) await apply(ctx, Core.Deployment, deployment);
-      if (specHashOf(manager.cache.get(Core.Service, ns, name)) !== specHashOf(service)) await apply(ctx, Core.Service, service);
+      if (specHashOf(current) !== specHashOf(deployment)) await applyOwned(ctx, Core.Deployment, deployment);
+      if (specHashOf(manager.cache.get(Core.Service, ns, name)) !== specHashOf(service)) await applyOwned(ctx, Core.Service, service);
       const outcome = (current?.status?.availableReplicas ?? 0) > 0 ? await readUrl(endpoint(ns, name)) : { ready: false, message: "waiting for the quick tunnel connector" };
       allReady &&= outcome.ready;
       progress.set(resolved.route.name, outcome);
@@ -85,10 +84,4 @@ async function readUrl(url: string): Promise<RouteOutcome> {
   }
 }
 
-async function apply(ctx: Context, type: ResourceType, object: KubeObject): Promise<void> {
-  await ctx.manager.client.apply(type, object, "ktube-cloudflare-controller");
-}
 
-function ignoreNotFound(error: unknown): void {
-  if (!isNotFound(error)) throw error;
-}

@@ -4,11 +4,12 @@
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource, type ConditionInput, type Tunnel, type TunnelStatus } from "@ktube/api";
 import { finalize, hasFinalizer } from "@ktube/finalizers";
 import { evaluateTunnel, refersTo } from "@ktube/routing";
-import { generationChanged, isNotFound, type KubeObject, type Request, type ResourceType } from "@ktube/runtime";
+import { generationChanged, ignoreNotFound, type KubeObject, type Request } from "@ktube/runtime";
 import {
   allBindings,
   allTunnels,
   applyConditions,
+  applyOwned,
   CLOUDFLARE,
   FINALIZER,
   getProvider,
@@ -155,14 +156,14 @@ async function reconcileTunnel(ctx: Context, tunnel: TunnelObject, session: Acco
   const available = existingDeployment?.status?.availableReplicas ?? 0;
   const tokenKey = `${tunnelId}`;
   if (appliedToken.get(tunnel.metadata.uid!) !== tokenKey || available === 0) {
-    await apply(ctx, Core.Secret, tokenSecret(tunnel, await tunnelToken(api, tunnelId)));
+    await applyOwned(ctx, Core.Secret, tokenSecret(tunnel, await tunnelToken(api, tunnelId)));
     appliedToken.set(tunnel.metadata.uid!, tokenKey);
   }
   const desiredDeployment = deployment(tunnel, ctx.options.cloudflaredImage);
-  if (specHashOf(existingDeployment) !== specHashOf(desiredDeployment)) await apply(ctx, Core.Deployment, desiredDeployment);
+  if (specHashOf(existingDeployment) !== specHashOf(desiredDeployment)) await applyOwned(ctx, Core.Deployment, desiredDeployment);
   const pdb = disruptionBudget(tunnel);
   const existingPdb = manager.cache.get<KubeObject>(Core.PodDisruptionBudget, ns, cloudflaredName(tunnel), managed);
-  if (pdb && specHashOf(existingPdb) !== specHashOf(pdb)) await apply(ctx, Core.PodDisruptionBudget, pdb);
+  if (pdb && specHashOf(existingPdb) !== specHashOf(pdb)) await applyOwned(ctx, Core.PodDisruptionBudget, pdb);
   if (!pdb && existingPdb) await manager.client.delete(Core.PodDisruptionBudget, ns, cloudflaredName(tunnel)).catch(ignoreNotFound);
 
   // The ingress configuration: PUT only when it differs from what Cloudflare has.
@@ -209,14 +210,7 @@ async function cleanupTunnel(ctx: Context, tunnel: TunnelObject, session: Accoun
   await deleteTunnel(session.api, tunnelId);
 }
 
-/** Server-side apply of an object this controller owns. */
-async function apply(ctx: Context, type: ResourceType, object: KubeObject): Promise<void> {
-  await ctx.manager.client.apply(type, object, "ktube-cloudflare-controller");
-}
 
-function ignoreNotFound(error: unknown): void {
-  if (!isNotFound(error)) throw error;
-}
 
 /** Cloudflare's answer for a tunnel that never had a configuration, in our terms. */
 function normalise(config: IngressConfig | undefined): IngressConfig | undefined {
