@@ -18,6 +18,11 @@ export interface Harness {
   controllerNs: string;
   /** A unique suffix for cluster-scoped names in this test file. */
   id: string;
+  /**
+   * Labels of this file's TunnelProviders. The controller serves only those
+   * (--provider-selector), so files sharing the API server do not see each other's.
+   */
+  providerLabels: Record<string, string>;
   manager?: Manager;
   startController(options?: Partial<SetupOptions>): Promise<Manager>;
   stopController(): Promise<void>;
@@ -33,6 +38,7 @@ export async function createHarness(): Promise<Harness> {
   fake.addToken(TOKEN, [account]);
   await fake.start();
   const namespaces: string[] = [];
+  const id = randomBytes(3).toString("hex");
   const controllerNs = await createTestNamespace(kc, "ktube-system");
   namespaces.push(controllerNs);
   await client.create(Core.Secret, { metadata: { name: "cloudflare-api", namespace: controllerNs }, stringData: { token: TOKEN } } as KubeObject);
@@ -42,7 +48,8 @@ export async function createHarness(): Promise<Harness> {
     fake,
     account,
     controllerNs,
-    id: randomBytes(3).toString("hex"),
+    id,
+    providerLabels: { "ktube.dev/test-harness": id },
     async startController(options = {}) {
       const manager = new Manager({
         kubeConfig: kc,
@@ -58,6 +65,7 @@ export async function createHarness(): Promise<Harness> {
         maxConcurrentReconciles: 4,
         configDelayMs: 200,
         cloudflareApiUrl: fake.baseUrl,
+        providerSelector: `ktube.dev/test-harness=${id}`,
         ...options,
       });
       await manager.start();
@@ -82,15 +90,15 @@ export async function createHarness(): Promise<Harness> {
   return h;
 }
 
-export const provider = (name: string, spec: Record<string, unknown>) => ({
+export const provider = (h: Harness, name: string, spec: Record<string, unknown>) => ({
   apiVersion: "ktube.dev/v1alpha1",
   kind: "TunnelProvider",
-  metadata: { name },
+  metadata: { name, labels: h.providerLabels },
   spec: { type: "cloudflare", ...spec },
 });
 
 export const cloudflareProvider = (h: Harness, name: string, secret = "cloudflare-api") =>
-  provider(name, { cloudflare: { accountId: h.account, apiTokenSecretRef: { name: secret, key: "token" } } });
+  provider(h, name, { cloudflare: { accountId: h.account, apiTokenSecretRef: { name: secret, key: "token" } } });
 
 export const tunnel = (namespace: string, name: string, providerName: string, spec: Record<string, unknown> = {}) => ({
   apiVersion: "ktube.dev/v1alpha1",

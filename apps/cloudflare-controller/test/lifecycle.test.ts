@@ -61,9 +61,18 @@ describe("TunnelProvider", () => {
     expect(events.stdout).not.toContain("s3cr3t-bad-token");
   });
 
+  it("serves only the providers its --provider-selector matches", async () => {
+    const name = `cf-other-shard-${h.id}`;
+    const other = { ...cloudflareProvider(h, name), metadata: { name, labels: { "ktube.dev/test-harness": "another-shard" } } };
+    await h.client.create(TunnelProviderResource, other as KubeObject);
+    await sleep(1500);
+    expect(await status(h, "TunnelProvider", undefined, name)).toEqual({});
+    await h.client.delete(TunnelProviderResource, undefined, name);
+  });
+
   it("leaves providers of other types alone", async () => {
     const name = `edge-${h.id}`;
-    await h.client.create(TunnelProviderResource, provider(name, { type: "edge", edge: {} }) as KubeObject);
+    await h.client.create(TunnelProviderResource, provider(h, name, { type: "edge", edge: {} }) as KubeObject);
     await sleep(1500);
     expect(await status(h, "TunnelProvider", undefined, name)).toEqual({});
   });

@@ -22,7 +22,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   await h.startController({ quickTunnelEndpoint: (_namespace, name) => `http://127.0.0.1:${port}/${name}/quicktunnel` });
-  await h.client.create(TunnelProviderResource, provider(`quick-${h.id}`, { cloudflare: { quickTunnels: true } }) as KubeObject);
+  await h.client.create(TunnelProviderResource, provider(h, `quick-${h.id}`, { cloudflare: { quickTunnels: true } }) as KubeObject);
   await h.client.create(TunnelResource, tunnel(ns, "dev", `quick-${h.id}`, { cloudflare: undefined }) as KubeObject);
   await h.client.create(Core.Service, service(ns, "whoami", [{ name: "http", port: 80 }]) as KubeObject);
 });
