@@ -37,6 +37,18 @@ describe("restart after a crash", () => {
   });
 });
 
+describe("adopting an existing tunnel", () => {
+  it("uses existingTunnelId as is and never deletes it", async () => {
+    const cf = new Cloudflare({ apiToken: TOKEN, baseURL: h.fake.baseUrl, maxRetries: 0 });
+    const theirs = await cf.zeroTrust.tunnels.cloudflared.create({ account_id: h.account, name: "made-by-hand", config_src: "cloudflare" });
+    await h.client.create(TunnelResource, tunnel(ns, "adopted", providerName, { cloudflare: { replicas: 1, existingTunnelId: theirs.id } }) as KubeObject);
+    await eventually(async () => expect((await status(h, "Tunnel", ns, "adopted")).tunnelId).toBe(theirs.id));
+    await h.client.delete(TunnelResource, ns, "adopted");
+    await eventually(async () => expect((await h.client.list(TunnelResource, { namespace: ns })).items.map((t) => t.metadata!.name)).not.toContain("adopted"));
+    expect(h.fake.liveTunnels().map((t) => t.id)).toContain(theirs.id);
+  });
+});
+
 describe("coalescing and steady state", () => {
   it("folds a burst of 30 bindings into a few config writes", async () => {
     await connectTunnel(h, ns, "crashed");
@@ -88,6 +100,9 @@ describe("a misbehaving Cloudflare", () => {
     }
     expect(h.fake.requests.some((r) => r.status === 429)).toBe(true);
     expect(h.fake.requests.some((r) => r.status >= 500)).toBe(true);
+    // What the controller saw is in its metrics, by operation and code.
+    expect(await h.manager!.metrics.count("ktube_provider_requests_total", { provider: "cloudflare", code: "429" })).toBeGreaterThan(0);
+    expect(await h.manager!.metrics.count("ktube_provider_requests_total", { provider: "cloudflare", operation: "tunnels.create" })).toBeGreaterThan(0);
     const names = h.fake.liveTunnels().map((t) => t.name);
     expect(new Set(names).size).toBe(names.length);
     for (let i = 0; i < 4; i++) {
@@ -101,7 +116,7 @@ describe("a misbehaving Cloudflare", () => {
     for (const t of (await h.client.list<KubeObject>(TunnelResource, { namespace: ns })).items) await h.client.delete(TunnelResource, ns, t.metadata!.name!);
     await eventually(async () => expect((await h.client.list(TunnelBindingResource, { namespace: ns })).items).toEqual([]), 60_000);
     await eventually(async () => expect((await h.client.list(TunnelResource, { namespace: ns })).items).toEqual([]), 60_000);
-    expect(h.fake.liveTunnels()).toEqual([]);
+    expect(h.fake.liveTunnels().map((t) => t.name)).toEqual(["made-by-hand"]); // adopted, so never deleted
     expect([...h.fake.records.values()]).toEqual([]);
     expect(h.fake.schemaViolations).toEqual([]);
   }, 90_000);
