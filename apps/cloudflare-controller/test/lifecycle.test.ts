@@ -212,6 +212,22 @@ describe("cross-namespace bindings", () => {
   });
 });
 
+describe("a Tunnel deleted under its bindings", () => {
+  it("releases the bindings' DNS records and reports the missing tunnel", async () => {
+    await h.client.create(TunnelResource, tunnel(ns, "temp", providerName) as KubeObject);
+    await connectTunnel(h, ns, "temp");
+    await h.client.create(TunnelBindingResource, binding(ns, "orphan", { name: "temp" }, [{ name: "web", hostname: "orphan.example.com", service: { name: "web", port: "http" } }]) as KubeObject);
+    await waitForCondition(h, "TunnelBinding", ns, "orphan", "Ready", { status: "True" });
+    expect(records().some((r) => r.startsWith("CNAME orphan.example.com"))).toBe(true);
+    await h.client.delete(TunnelResource, ns, "temp");
+    const s = await waitForCondition(h, "TunnelBinding", ns, "orphan", "Accepted", { status: "False", reason: "TunnelNotFound" });
+    expect(condition(s, "Accepted")?.message).toBe(`Tunnel ${ns}/temp not found`);
+    await eventually(() => expect(records().some((r) => r.includes("orphan.example.com"))).toBe(false));
+    const live = await h.client.get<KubeObject>(TunnelBindingResource, ns, "orphan");
+    expect(live.metadata?.finalizers ?? []).toEqual([]);
+  });
+});
+
 describe("deletion", () => {
   it("removes Access, DNS and config rules, then the tunnel, leaving Cloudflare as it found it", async () => {
     const tunnelId = (await status(h, "Tunnel", ns, "home")).tunnelId!;

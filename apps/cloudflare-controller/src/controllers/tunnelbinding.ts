@@ -14,7 +14,7 @@ import {
   type TunnelProvider,
 } from "@ktube/api";
 import { finalize, hasFinalizer, removeFinalizer } from "@ktube/finalizers";
-import { bindingKey, evaluateTunnel, unboundVerdict, type BindingVerdict } from "@ktube/routing";
+import { bindingKey, evaluateTunnel, refersTo, unboundVerdict, type BindingVerdict } from "@ktube/routing";
 import { generationChanged, type KubeObject, type Request } from "@ktube/runtime";
 import { allBindings, applyConditions, CLOUDFLARE, FINALIZER, getProvider, PROVIDER_TYPE, providerSelector, servedProvider, tunnelOf, tunnelView, type Context } from "../context.ts";
 import { isProblem, type AccountSession } from "../provider/accounts.ts";
@@ -36,7 +36,8 @@ export function setupTunnelBindingController(ctx: Context, quickTunnelEndpoint: 
     .controller("tunnelbinding")
     .for(TunnelBindingResource, { predicates: [generationChanged] })
     .owns(Core.Deployment, QUICK_SELECTOR)
-    .watches(TunnelResource, (t) => bindingsOf((b) => tunnelOf(ctx, b)?.metadata.uid === t.metadata?.uid))
+    // By reference, not through the cache: a deleted Tunnel must still wake its bindings.
+    .watches(TunnelResource, (t) => bindingsOf((b) => refersTo(b, t as never)))
     .watches(Core.Service, (svc) => bindingsOf((b) => b.metadata.namespace === svc.metadata?.namespace && b.spec.routes.some((r) => r.service?.name === svc.metadata?.name)))
     .watches(Core.Namespace, (ns) => bindingsOf((b) => b.metadata.namespace === ns.metadata?.name))
     .watches(
