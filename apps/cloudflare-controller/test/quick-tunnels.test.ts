@@ -43,7 +43,7 @@ describe("quick tunnels", () => {
     const deployment = await eventually(() => h.client.get<KubeObject & { spec: { template: { spec: { containers: Array<{ args: string[] }> } } } }>(Core.Deployment, ns, "qt-whoami-web"));
     expect(deployment.spec.template.spec.containers[0]!.args).toEqual(["tunnel", "--no-autoupdate", "--metrics", "0.0.0.0:2000", "--url", `http://whoami.${ns}.svc.cluster.local:80`]);
     expect(deployment.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "TunnelBinding", name: "whoami" });
-    await h.client.get(Core.Service, ns, "qt-whoami-web");
+    await eventually(() => h.client.get(Core.Service, ns, "qt-whoami-web")); // applied right after the Deployment
     const waiting = await waitForCondition(h, "TunnelBinding", ns, "whoami", "Ready", { status: "False" });
     expect(waiting.routes?.[0]?.message).toBe("waiting for the quick tunnel connector");
     await h.client.patch(Core.Deployment, ns, "qt-whoami-web", { status: { replicas: 1, readyReplicas: 1, availableReplicas: 1 } }, PatchType.merge, { subresource: "status" });
