@@ -52,7 +52,7 @@ export const CloudflareTunnelSpec = z.object({
     .string()
     .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "must be a tunnel UUID")
     .optional()
-    .describe("Adopt this existing remote-managed tunnel instead of creating one. KTube never deletes an adopted tunnel."),
+    .describe("Adopt this existing remote-managed tunnel instead of creating one: KTube manages its ingress configuration but never deletes it."),
   cloudflared: z
     .object({
       image: z.string().max(512).optional().describe("The cloudflared image (default: the controller's)."),

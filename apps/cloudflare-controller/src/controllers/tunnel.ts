@@ -32,14 +32,15 @@ interface DeploymentObject extends KubeObject {
 const NOT_READY_POLL_MS = 30_000;
 /** How long Cloudflare's answer about a tunnel's connections is reused. */
 const OBSERVED_TTL_MS = 25_000;
+const TOKEN_REAPPLY_MS = 10 * 60_000;
 const managed = { labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` };
 
 export function setupTunnelController(ctx: Context): void {
   const { manager } = ctx;
   /** The ingress config last PUT (or read) per Cloudflare tunnel id. */
   const appliedConfig = new Map<string, string>();
-  /** Tunnel uid -> token Secret hash applied since start. */
-  const appliedToken = new Map<string, string>();
+  /** Tunnel uid -> the tunnel id whose token Secret was applied, and when. */
+  const appliedToken = new Map<string, { tunnelId: string; at: number }>();
   /** Cloudflare tunnel id -> the tunnel as last read, and when. */
   const observed = new Map<string, { tunnel: CfTunnel; at: number }>();
 
@@ -111,7 +112,7 @@ async function reportMissingProvider(ctx: Context, tunnel: TunnelObject): Promis
 
 interface TunnelMemory {
   appliedConfig: Map<string, string>;
-  appliedToken: Map<string, string>;
+  appliedToken: Map<string, { tunnelId: string; at: number }>;
   observed: Map<string, { tunnel: CfTunnel; at: number }>;
 }
 
@@ -154,10 +155,13 @@ async function reconcileTunnel(ctx: Context, tunnel: TunnelObject, session: Acco
   const ns = tunnel.metadata.namespace!;
   const existingDeployment = manager.cache.get<DeploymentObject>(Core.Deployment, ns, cloudflaredName(tunnel), managed);
   const available = existingDeployment?.status?.availableReplicas ?? 0;
-  const tokenKey = `${tunnelId}`;
-  if (appliedToken.get(tunnel.metadata.uid!) !== tokenKey || available === 0) {
+  // The token Secret is not watched (that would need cluster-wide Secret reads): it is
+  // written once per tunnel id, and again at most every TOKEN_REAPPLY_MS while the
+  // connectors are down, in case someone deleted or edited it.
+  const applied = appliedToken.get(tunnel.metadata.uid!);
+  if (applied?.tunnelId !== tunnelId || (available === 0 && Date.now() - applied.at > TOKEN_REAPPLY_MS)) {
     await applyOwned(ctx, Core.Secret, tokenSecret(tunnel, await tunnelToken(api, tunnelId)));
-    appliedToken.set(tunnel.metadata.uid!, tokenKey);
+    appliedToken.set(tunnel.metadata.uid!, { tunnelId, at: Date.now() });
   }
   const desiredDeployment = deployment(tunnel, ctx.options.cloudflaredImage);
   if (specHashOf(existingDeployment) !== specHashOf(desiredDeployment)) await applyOwned(ctx, Core.Deployment, desiredDeployment);
