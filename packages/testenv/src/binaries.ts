@@ -171,7 +171,7 @@ async function buildInto(dir: string, tools: ToolSet, log: (line: string) => voi
   mkdirSync(staging, { recursive: true });
   const env = { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=readonly -buildvcs=false", PATH: `${dirname(go)}${delimiter}${process.env.PATH ?? ""}` };
   const started = Date.now();
-  log(`building ${tools.label} into ${dir} (first run only; the control plane takes 10-20 min on 2 cores)`);
+  log(`building ${tools.label} into ${dir} (first run only: about 6 minutes for the control plane and 2 for helm on 2 cores)`);
   for (const build of tools.builds) {
     const cwd = join(GO_DIR, build.module);
     const output = build.output === "/" ? `${staging}/` : join(staging, build.output);
