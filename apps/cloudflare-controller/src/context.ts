@@ -2,6 +2,7 @@
 // cluster view the binding rules are judged on.
 import {
   Core,
+  finalizerFor,
   setCondition,
   TunnelBindingResource,
   TunnelProviderResource,
@@ -33,8 +34,8 @@ export interface Context {
   options: CloudflareOptions;
 }
 
-export const FINALIZER = "cloudflare.ktube.dev/cleanup";
 export const PROVIDER_TYPE = "cloudflare";
+export const FINALIZER = finalizerFor(PROVIDER_TYPE);
 
 export const CLOUDFLARE: ProviderCapabilities = {
   provider: "Cloudflare",

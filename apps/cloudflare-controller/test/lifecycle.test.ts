@@ -165,12 +165,20 @@ describe("Tunnel and bindings", () => {
     const zone = [...h.fake.zones.values()].find((z) => z.name === "example.com")!;
     const theirs = h.fake.addRecord(zone.id, { type: "CNAME", name: "taken.example.com", content: "elsewhere.example.net" });
     await h.client.create(TunnelBindingResource, binding(ns, "taker", { name: "home" }, [{ name: "web", hostname: "taken.example.com", service: { name: "web", port: "http" } }]) as KubeObject);
-    const s = await waitForCondition(h, "TunnelBinding", ns, "taker", "Ready", { status: "False" });
+    const s = await waitForCondition(h, "TunnelBinding", ns, "taker", "Ready", { status: "False", reason: "DNSRecordNotOwned" });
     expect(s.routes?.[0]?.message).toContain("a CNAME record taken.example.com -> elsewhere.example.net exists and was not made by KTube");
     expect(h.fake.records.get(theirs.id)).toMatchObject({ content: "elsewhere.example.net", proxied: false });
     await h.client.delete(TunnelBindingResource, ns, "taker");
     await eventually(() => expect(h.client.get(TunnelBindingResource, ns, "taker")).rejects.toBeInstanceOf(ApiError));
     expect(h.fake.records.get(theirs.id)).toBeDefined();
+  });
+
+  it("reports a hostname outside every zone of the account", async () => {
+    await h.client.create(TunnelBindingResource, binding(ns, "zoneless", { name: "home" }, [{ name: "web", hostname: "app.not-my-zone.example", service: { name: "web", port: "http" } }]) as KubeObject);
+    const s = await waitForCondition(h, "TunnelBinding", ns, "zoneless", "ResolvedRefs", { status: "False", reason: "ZoneNotFound" });
+    expect(condition(s, "ResolvedRefs")?.message).toBe(`no zone of account ${h.account} contains app.not-my-zone.example`);
+    expect(condition(s, "Ready")).toMatchObject({ status: "False", reason: "ZoneNotFound" });
+    await h.client.delete(TunnelBindingResource, ns, "zoneless");
   });
 
   it("gives a contested hostname to the older binding and names the winner", async () => {

@@ -35,7 +35,7 @@ export interface ProviderCapabilities {
 }
 
 export interface ConditionVerdict {
-  status: "True" | "False";
+  status: "True" | "False" | "Unknown";
   reason: string;
   message: string;
 }
@@ -70,6 +70,8 @@ export interface TunnelView {
 
 const ok = (reason: string, message = ""): ConditionVerdict => ({ status: "True", reason, message });
 const no = (reason: string, message: string): ConditionVerdict => ({ status: "False", reason, message });
+/** References of a binding that is not accepted are not looked at: their state is unknown, not fine. */
+const NOT_EVALUATED: ConditionVerdict = { status: "Unknown", reason: "NotEvaluated", message: "the binding is not accepted, so its references were not resolved" };
 
 export const bindingKey = (b: TunnelBinding): string => `${b.metadata.namespace}/${b.metadata.name}`;
 
@@ -158,7 +160,7 @@ export function evaluateTunnel(view: TunnelView, caps: ProviderCapabilities): Ma
   for (const binding of [...view.bindings].filter((b) => refersTo(b, view.tunnel) && !b.metadata.deletionTimestamp).sort(byAge)) {
     const key = bindingKey(binding);
     const reject = (accepted: ConditionVerdict): void =>
-      void verdicts.set(key, { binding, accepted, resolvedRefs: ok("ResolvedRefs", "not evaluated: the binding is not accepted"), routes: [] });
+      void verdicts.set(key, { binding, accepted, resolvedRefs: NOT_EVALUATED, routes: [] });
 
     const notAllowed = namespaceAllowed(view, binding);
     if (notAllowed) {
@@ -197,5 +199,5 @@ export function evaluateTunnel(view: TunnelView, caps: ProviderCapabilities): Ma
 
 /** Verdicts for bindings whose tunnel cannot be used at all (missing, or of another provider). */
 export function unboundVerdict(binding: TunnelBinding, reason: string, message: string): BindingVerdict {
-  return { binding, accepted: no(reason, message), resolvedRefs: ok("ResolvedRefs", "not evaluated: the binding is not accepted"), routes: [] };
+  return { binding, accepted: no(reason, message), resolvedRefs: NOT_EVALUATED, routes: [] };
 }

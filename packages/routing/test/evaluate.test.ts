@@ -84,6 +84,7 @@ describe("evaluateTunnel", () => {
     expect(v.get("shop/older")!.accepted.status).toBe("True");
     expect(v.get("platform/newer")!.accepted).toMatchObject({ status: "False", reason: "Conflict" });
     expect(v.get("platform/newer")!.accepted.message).toContain("held by TunnelBinding shop/older");
+    expect(v.get("platform/newer")!.resolvedRefs).toMatchObject({ status: "Unknown", reason: "NotEvaluated" });
     // Same path on another hostname, or another path on the same hostname, is no conflict.
     const otherPath = binding("platform", "api", [{ hostname: "x.example.com", path: "/api" }]);
     expect(evaluateTunnel(view(tunnel("All"), [older, otherPath]), caps).get("platform/api")!.accepted.status).toBe("True");

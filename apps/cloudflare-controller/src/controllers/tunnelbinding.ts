@@ -111,6 +111,8 @@ const tunnelReady = (tunnel: { status?: { conditions?: Array<{ type: string; sta
 
 interface RouteProgress {
   ready: boolean;
+  /** Why it is not ready, as a condition reason (ZoneNotFound, DNSRecordNotOwned...). */
+  reason?: string;
   /** The URL when it is not derived from the hostname (quick tunnels). */
   url?: string;
   message?: string;
@@ -159,12 +161,12 @@ async function reconcileBinding(
           emailDomains: route.access.emailDomains ?? [],
         });
         if (access.kind === "notOwned") {
-          progress.set(route.name, { ready: false, message: access.message });
+          progress.set(route.name, { ready: false, reason: "AccessApplicationNotOwned", message: access.message });
           retryMs = RETRY_NOT_OWNED_MS;
           continue;
         }
       }
-      progress.set(route.name, { ready: tunnelIsReady, ...(tunnelIsReady ? {} : { message: "waiting for the tunnel's connectors" }) });
+      progress.set(route.name, { ready: tunnelIsReady, ...(tunnelIsReady ? {} : { reason: "TunnelNotReady", message: "waiting for the tunnel's connectors" }) });
     }
   }
   await setStatus(ctx, binding, judged, progress, tunnelId);
@@ -174,9 +176,9 @@ async function reconcileBinding(
 /** The hostname's zone and DNS records; `ready: false` with the reason when they cannot be ours. */
 async function ensureHostname(session: AccountSession, hostname: string, tunnelId: string, owner: Owner): Promise<RouteProgress> {
   const zone = await session.zones.zoneFor(session.api, hostname);
-  if (!zone) return { ready: false, message: `no zone of account ${session.accountId} contains ${hostname}` };
+  if (!zone) return { ready: false, reason: "ZoneNotFound", message: `no zone of account ${session.accountId} contains ${hostname}` };
   const dns = await ensureDnsRecord(session, zone, hostname, tunnelId, owner);
-  return dns.kind === "notOwned" ? { ready: false, message: dns.message } : { ready: true };
+  return dns.kind === "notOwned" ? { ready: false, reason: "DNSRecordNotOwned", message: dns.message } : { ready: true };
 }
 
 async function cleanupBinding(binding: BindingObject, session: AccountSession, owner: Owner): Promise<void> {
@@ -218,15 +220,20 @@ async function setStatus(ctx: Context, binding: BindingObject, verdict: BindingV
     const message = !accepted ? verdict.accepted.message : (resolved?.problem?.message ?? p?.message ?? (tunnelId ? undefined : "waiting for the Cloudflare tunnel to exist"));
     return { name: route.name, ready: Boolean(p?.ready && resolved?.resolved), ...(url ? { url } : {}), ...(message ? { message } : {}) };
   });
-  const allReady = routes.every((r) => r.ready);
-  const notReady = routes.find((r) => !r.ready);
-  const ready: ConditionInput = allReady
+  // A hostname in none of the account's zones is a reference that does not resolve.
+  const noZone = [...progress.values()].filter((p) => p.reason === "ZoneNotFound");
+  const resolvedRefs =
+    verdict.resolvedRefs.status !== "False" && noZone.length > 0
+      ? { status: "False" as const, reason: "ZoneNotFound", message: noZone.map((p) => p.message).join("; ") }
+      : verdict.resolvedRefs;
+  const notReady = binding.spec.routes.find((r) => !routes.find((s) => s.name === r.name)?.ready);
+  const ready: ConditionInput = !notReady
     ? { type: "Ready", status: "True", reason: "RoutesReady", message: `${routes.length} routes served` }
     : {
         type: "Ready",
         status: "False",
-        reason: !accepted ? verdict.accepted.reason : verdict.resolvedRefs.status === "False" ? verdict.resolvedRefs.reason : "RoutesNotReady",
-        message: notReady?.message ?? "routes are not served yet",
+        reason: !accepted ? verdict.accepted.reason : resolvedRefs.status === "False" ? resolvedRefs.reason : (progress.get(notReady.name)?.reason ?? "RoutesNotReady"),
+        message: routes.find((r) => r.name === notReady.name)?.message ?? "routes are not served yet",
       };
   const generation = binding.metadata.generation;
   const conditions = await applyConditions(
@@ -235,7 +242,7 @@ async function setStatus(ctx: Context, binding: BindingObject, verdict: BindingV
     binding.status?.conditions,
     [
       { type: "Accepted", ...verdict.accepted },
-      { type: "ResolvedRefs", ...verdict.resolvedRefs },
+      { type: "ResolvedRefs", ...resolvedRefs },
       ready,
     ],
     generation,

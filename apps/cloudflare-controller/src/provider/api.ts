@@ -27,7 +27,6 @@ interface Page<T> {
   getNextPage(): Promise<Page<T>>;
 }
 
-export const errorCode = (error: unknown): number | undefined => (error instanceof CloudflareError ? error.code : undefined);
 
 /**
  * A token bucket per account. Cloudflare allows 1200 requests per 5 minutes per token
