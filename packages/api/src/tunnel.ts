@@ -3,8 +3,10 @@ import {
   Affinity,
   API_VERSION,
   cel,
+  type CelRule,
   Conditions,
   Duration,
+  Hostname,
   immutable,
   LabelSelector,
   NodeSelector,
@@ -37,8 +39,24 @@ export const AllowedBindings = z
         }),
       )
       .default({ from: "Same" }),
+    hostnames: z
+      .array(Hostname)
+      .max(64)
+      .meta({
+        "x-kubernetes-list-type": "set",
+        // An empty list would read as "no hostname at all", which is easy to write by
+        // accident and hard to tell from "unset" (Kubernetes API conventions): refuse it.
+        ...cel({
+          rule: "size(self) > 0",
+          message: "list at least one hostname, or leave allowedBindings.hostnames out to admit any hostname",
+        }),
+      })
+      .optional()
+      .describe(
+        "The only hostnames bindings may claim on this tunnel: exact names, and `*.` wildcards that admit any name below them at any depth (`*.apps.example.com` admits `a.apps.example.com` and `a.b.apps.example.com`, not `apps.example.com`). A route whose hostname is a wildcard needs an equal or broader wildcard entry. A binding with a route outside the list is not accepted (reason HostnameNotAllowed). Routes without a hostname (edge listen ports) are not limited by it. Unset: any hostname.",
+      ),
   })
-  .describe("Which TunnelBindings may use this tunnel. Default: bindings in the tunnel's own namespace.");
+  .describe("Which TunnelBindings may use this tunnel. Default: bindings in the tunnel's own namespace, any hostname.");
 
 const PodPlacement = {
   resources: ResourceRequirements.optional(),
@@ -52,7 +70,9 @@ export const CloudflareTunnelSpec = z.object({
     .string()
     .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "must be a tunnel UUID")
     .optional()
-    .describe("Adopt this existing remote-managed tunnel instead of creating one: KTube manages its ingress configuration but never deletes it."),
+    .describe(
+      "Adopt this existing remote-managed tunnel instead of creating one: KTube manages its ingress configuration but never deletes it. Immutable: it cannot be added, changed or removed after creation.",
+    ),
   cloudflared: z
     .object({
       image: z.string().max(512).optional().describe("The cloudflared image (default: the controller's)."),
@@ -124,6 +144,20 @@ export const EdgeTunnelSpec = z.object({
 
 const TUNNEL_BLOCKS = ["cloudflare", "ngrok", "devtunnels", "edge"] as const;
 
+/**
+ * Whether a Tunnel adopted a Cloudflare tunnel decides whether deleting the Tunnel
+ * deletes the Cloudflare tunnel, so the choice is fixed at creation. The rule sits on
+ * spec, not on the field: a rule on an optional field does not run when the field (or
+ * the whole `cloudflare` block) is removed, and adding it later must be refused too.
+ */
+const EXISTING_TUNNEL_ID_IMMUTABLE: CelRule = {
+  rule:
+    "(has(self.cloudflare) && has(self.cloudflare.existingTunnelId)) == (has(oldSelf.cloudflare) && has(oldSelf.cloudflare.existingTunnelId))" +
+    " && (!has(self.cloudflare) || !has(self.cloudflare.existingTunnelId) || self.cloudflare.existingTunnelId == oldSelf.cloudflare.existingTunnelId)",
+  message: "existingTunnelId is immutable (it cannot be added, changed or removed after creation): create a new Tunnel to adopt a different Cloudflare tunnel",
+  fieldPath: ".cloudflare.existingTunnelId",
+};
+
 export const TunnelSpec = z
   .object({
     providerRef: ProviderRef,
@@ -134,16 +168,25 @@ export const TunnelSpec = z
     edge: EdgeTunnelSpec.optional(),
   })
   .meta(
-    cel({
-      rule: `${TUNNEL_BLOCKS.map((t) => `(has(self.${t}) ? 1 : 0)`).join(" + ")} <= 1`,
-      message: "set at most one provider block (cloudflare, ngrok, devtunnels or edge), the one of the provider's type",
-    }),
+    cel(
+      {
+        rule: `${TUNNEL_BLOCKS.map((t) => `(has(self.${t}) ? 1 : 0)`).join(" + ")} <= 1`,
+        message: "set at most one provider block (cloudflare, ngrok, devtunnels or edge), the one of the provider's type",
+      },
+      EXISTING_TUNNEL_ID_IMMUTABLE,
+    ),
   );
 
 export const TunnelStatus = z.object({
   observedGeneration: z.int().min(0).meta({ format: "int64" }).optional(),
   conditions: Conditions.optional(),
   tunnelId: z.string().max(256).optional().describe("The provider's id of this tunnel, written as soon as it exists."),
+  adopted: z
+    .boolean()
+    .optional()
+    .describe(
+      "Set when the provider-side tunnel was not created by KTube but adopted (e.g. spec.cloudflare.existingTunnelId): KTube never deletes it.",
+    ),
   boundRoutes: z.int().min(0).meta({ format: "int32" }).optional().describe("Routes of accepted bindings served by this tunnel."),
 });
 

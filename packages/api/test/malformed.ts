@@ -108,6 +108,34 @@ export const CREATE_CASES: RejectCase[] = [
     message: "spec.cloudflare.existingTunnelId in body should match",
   },
   {
+    what: "allowed hostname in upper case",
+    object: tunnel({ providerRef: { name: "p" }, allowedBindings: { hostnames: ["Shop.example.com"] } }),
+    message: "spec.allowedBindings.hostnames[0] in body should match",
+  },
+  {
+    what: "allowed hostname with a wildcard below the first label",
+    object: tunnel({ providerRef: { name: "p" }, allowedBindings: { hostnames: ["ok.example.com", "apps.*.example.com"] } }),
+    message: "spec.allowedBindings.hostnames[1] in body should match",
+  },
+  {
+    what: "allowed hostname twice",
+    object: tunnel({ providerRef: { name: "p" }, allowedBindings: { hostnames: ["shop.example.com", "shop.example.com"] } }),
+    message: 'spec.allowedBindings.hostnames[1]: Duplicate value: "shop.example.com"',
+  },
+  {
+    what: "more than 64 allowed hostnames",
+    object: tunnel({
+      providerRef: { name: "p" },
+      allowedBindings: { hostnames: Array.from({ length: 65 }, (_, i) => `h${i}.example.com`) },
+    }),
+    message: "spec.allowedBindings.hostnames: Too many: 65: must have at most 64 items",
+  },
+  {
+    what: "empty list of allowed hostnames",
+    object: tunnel({ providerRef: { name: "p" }, allowedBindings: { hostnames: [] } }),
+    message: "list at least one hostname, or leave allowedBindings.hostnames out to admit any hostname",
+  },
+  {
     what: "WireGuard network not a CIDR",
     object: tunnel({ providerRef: { name: "p" }, edge: { ...edge, wireguard: { network: "10.0.0.0/33" } } }),
     message: "must be an IPv4 CIDR such as 10.200.0.0/24",
@@ -226,6 +254,10 @@ export interface UpdateCase {
   message: string;
 }
 
+const tunnelId = "6ff42ae2-765d-4adf-8112-31c55c1551ef";
+const otherTunnelId = "0e5e6a8c-1f57-4d0b-9a3e-2d1c9c7f4b21";
+const EXISTING_ID_IMMUTABLE = "spec.cloudflare.existingTunnelId: Invalid value: existingTunnelId is immutable (it cannot be added, changed or removed after creation): create a new Tunnel to adopt a different Cloudflare tunnel";
+
 export const UPDATE_CASES: UpdateCase[] = [
   {
     what: "provider type changed",
@@ -238,6 +270,58 @@ export const UPDATE_CASES: UpdateCase[] = [
     before: tunnel({ providerRef: { name: "a" } }, "immutable-provider"),
     after: tunnel({ providerRef: { name: "b" } }, "immutable-provider"),
     message: "spec.providerRef is immutable",
+  },
+  {
+    what: "adopted tunnel id changed",
+    before: tunnel({ providerRef: { name: "p" }, cloudflare: { existingTunnelId: tunnelId } }, "adopt-changed"),
+    after: tunnel({ providerRef: { name: "p" }, cloudflare: { existingTunnelId: otherTunnelId } }, "adopt-changed"),
+    message: EXISTING_ID_IMMUTABLE,
+  },
+  {
+    what: "adopted tunnel id removed",
+    before: tunnel({ providerRef: { name: "p" }, cloudflare: { existingTunnelId: tunnelId } }, "adopt-removed"),
+    after: tunnel({ providerRef: { name: "p" }, cloudflare: { replicas: 2 } }, "adopt-removed"),
+    message: EXISTING_ID_IMMUTABLE,
+  },
+  {
+    what: "adopted tunnel id removed with the whole cloudflare block",
+    before: tunnel({ providerRef: { name: "p" }, cloudflare: { existingTunnelId: tunnelId } }, "adopt-block-removed"),
+    after: tunnel({ providerRef: { name: "p" } }, "adopt-block-removed"),
+    message: EXISTING_ID_IMMUTABLE,
+  },
+  {
+    what: "adopted tunnel id added after creation",
+    before: tunnel({ providerRef: { name: "p" }, cloudflare: { replicas: 2 } }, "adopt-added"),
+    after: tunnel({ providerRef: { name: "p" }, cloudflare: { replicas: 2, existingTunnelId: tunnelId } }, "adopt-added"),
+    message: EXISTING_ID_IMMUTABLE,
+  },
+  {
+    what: "adopted tunnel id added with a new cloudflare block",
+    before: tunnel({ providerRef: { name: "p" } }, "adopt-block-added"),
+    after: tunnel({ providerRef: { name: "p" }, cloudflare: { existingTunnelId: tunnelId } }, "adopt-block-added"),
+    message: EXISTING_ID_IMMUTABLE,
+  },
+];
+
+/** Updates next to the immutable fields that must still go through. */
+export const ALLOWED_UPDATE_CASES: Array<Omit<UpdateCase, "message">> = [
+  {
+    what: "adopted tunnel scaled",
+    before: tunnel({ providerRef: { name: "p" }, cloudflare: { existingTunnelId: tunnelId, replicas: 2 } }, "adopt-scaled"),
+    after: tunnel({ providerRef: { name: "p" }, cloudflare: { existingTunnelId: tunnelId, replicas: 3 } }, "adopt-scaled"),
+  },
+  {
+    what: "created tunnel scaled and given allowed hostnames",
+    before: tunnel({ providerRef: { name: "p" }, cloudflare: { replicas: 2 } }, "created-scaled"),
+    after: tunnel(
+      { providerRef: { name: "p" }, allowedBindings: { hostnames: ["shop.example.com", "*.apps.example.com"] }, cloudflare: { replicas: 3 } },
+      "created-scaled",
+    ),
+  },
+  {
+    what: "tunnel of another provider type given a block",
+    before: tunnel({ providerRef: { name: "p" } }, "other-provider"),
+    after: tunnel({ providerRef: { name: "p" }, ngrok: { replicas: 2 } }, "other-provider"),
   },
 ];
 

@@ -3,7 +3,11 @@
 // refer to, decide which bindings are accepted, what each route resolves to, and who
 // wins a conflict. Every controller (and both of a controller's binding and tunnel
 // reconcilers) calls this, so they cannot disagree.
-import type { LabelSelector, Route, RouteProtocol, Tunnel, TunnelBinding } from "@ktube/api";
+import type { Route, Tunnel, TunnelBinding } from "@ktube/api";
+import { checkRouteShape, type ProviderCapabilities } from "./capabilities.ts";
+import { type Clash, ClaimTable, claimsOf, type ClaimHolder, type RouteClaims } from "./claims.ts";
+import { hostnameAdmission } from "./hostnames.ts";
+import { matchesSelector } from "./selectors.ts";
 
 export interface ServicePort {
   name?: string;
@@ -18,20 +22,6 @@ export interface ServiceLike {
 
 export interface NamespaceLike {
   metadata?: { name?: string; labels?: Record<string, string> };
-}
-
-/** What a provider can serve; anything else is refused with a reason. */
-export interface ProviderCapabilities {
-  provider: string;
-  protocols: readonly RouteProtocol[];
-  /** Protocols whose routes must name a hostname. */
-  hostnameRequired: readonly RouteProtocol[];
-  /** Route fields the provider does not implement (e.g. `listenPort` on Cloudflare). */
-  unsupportedFields: ReadonlyArray<keyof Route>;
-  /** Raw IP:port targets, where the tunnel allows them. */
-  addressTargets: boolean;
-  /** The key two routes of a tunnel cannot share. */
-  claimKey: (route: Route) => string | undefined;
 }
 
 export interface ConditionVerdict {
@@ -75,12 +65,25 @@ const NOT_EVALUATED: ConditionVerdict = { status: "Unknown", reason: "NotEvaluat
 
 export const bindingKey = (b: TunnelBinding): string => `${b.metadata.namespace}/${b.metadata.name}`;
 
+/**
+ * When a binding was created, in ms. Metadata may carry a string (raw JSON) or a Date
+ * (typed clients), and `String(date)` does not sort by time, so both become numbers.
+ * A binding without one (never from the API server) counts as oldest.
+ */
+function createdAt(binding: TunnelBinding): number {
+  const stamp = binding.metadata.creationTimestamp;
+  const ms = stamp instanceof Date ? stamp.getTime() : stamp ? Date.parse(stamp) : Number.NaN;
+  return Number.isNaN(ms) ? Number.NEGATIVE_INFINITY : ms;
+}
+
 /** Oldest first: creationTimestamp, then namespace/name. Older bindings win conflicts. */
 export function byAge(a: TunnelBinding, b: TunnelBinding): number {
-  const ta = String(a.metadata.creationTimestamp ?? "");
-  const tb = String(b.metadata.creationTimestamp ?? "");
+  const ta = createdAt(a);
+  const tb = createdAt(b);
   if (ta !== tb) return ta < tb ? -1 : 1;
-  return bindingKey(a) < bindingKey(b) ? -1 : bindingKey(a) > bindingKey(b) ? 1 : 0;
+  const ka = bindingKey(a);
+  const kb = bindingKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
 /** Does the tunnel name this binding, after defaulting the binding's tunnelRef namespace? */
@@ -89,48 +92,102 @@ export function refersTo(binding: TunnelBinding, tunnel: { metadata: { name?: st
   return ref.name === tunnel.metadata.name && (ref.namespace ?? binding.metadata.namespace) === tunnel.metadata.namespace;
 }
 
-export function matchesSelector(labels: Record<string, string>, selector: LabelSelector): boolean {
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const req of selector.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, req.key);
-    const value = labels[req.key];
-    const values = req.values ?? [];
-    if (req.operator === "In" && !(has && values.includes(value!))) return false;
-    if (req.operator === "NotIn" && has && values.includes(value!)) return false;
-    if (req.operator === "Exists" && !has) return false;
-    if (req.operator === "DoesNotExist" && has) return false;
-  }
-  return true;
-}
+const tunnelKey = (tunnel: Tunnel): string => `${tunnel.metadata.namespace}/${tunnel.metadata.name}`;
 
-function namespaceAllowed(view: TunnelView, binding: TunnelBinding): ConditionVerdict | undefined {
+function namespaceNotAllowed(view: TunnelView, binding: TunnelBinding): ConditionVerdict | undefined {
   const tunnelNs = view.tunnel.metadata.namespace;
   const bindingNs = binding.metadata.namespace!;
   const rule = view.tunnel.spec.allowedBindings?.namespaces ?? { from: "Same" as const };
   if (rule.from === "All" || bindingNs === tunnelNs) return undefined;
   if (rule.from === "Same") {
-    return no("NotAllowedByTunnel", `Tunnel ${tunnelNs}/${view.tunnel.metadata.name} admits bindings from its own namespace only (allowedBindings.namespaces.from: Same)`);
+    return no("NotAllowedByTunnel", `Tunnel ${tunnelKey(view.tunnel)} admits bindings from its own namespace only (allowedBindings.namespaces.from: Same)`);
   }
   const ns = view.namespaces(bindingNs);
   if (ns && rule.selector && matchesSelector(ns.metadata?.labels ?? {}, rule.selector)) return undefined;
-  return no("NotAllowedByTunnel", `namespace ${bindingNs} does not match the namespace selector of Tunnel ${tunnelNs}/${view.tunnel.metadata.name}`);
+  return no("NotAllowedByTunnel", `namespace ${bindingNs} does not match the namespace selector of Tunnel ${tunnelKey(view.tunnel)}`);
 }
 
-function checkRouteShape(route: Route, caps: ProviderCapabilities, tunnel: Tunnel): { reason: string; message: string } | undefined {
-  if (!caps.protocols.includes(route.protocol)) {
-    return { reason: "UnsupportedProtocol", message: `route ${route.name}: ${caps.provider} tunnels do not carry ${route.protocol} (supported: ${caps.protocols.join(", ")})` };
-  }
-  if (caps.hostnameRequired.includes(route.protocol) && !route.hostname) {
-    return { reason: "HostnameRequired", message: `route ${route.name}: ${caps.provider} needs a hostname for ${route.protocol} routes` };
-  }
-  const unsupported = caps.unsupportedFields.filter((f) => route[f] !== undefined);
-  if (unsupported.length > 0) {
-    return { reason: "UnsupportedField", message: `route ${route.name}: ${caps.provider} does not support ${unsupported.join(", ")}` };
-  }
-  if (route.address && !(caps.addressTargets && (tunnel.spec.edge?.allowAddressTargets ?? false))) {
-    return { reason: "AddressTargetNotAllowed", message: `route ${route.name}: raw address targets are not allowed by this tunnel` };
+function shapeNotServed(view: TunnelView, binding: TunnelBinding, caps: ProviderCapabilities): ConditionVerdict | undefined {
+  for (const route of binding.spec.routes) {
+    const problem = checkRouteShape(route, caps, view.tunnel);
+    if (problem) return no(problem.reason, problem.message);
   }
   return undefined;
+}
+
+function hostnamesNotAdmitted(view: TunnelView, binding: TunnelBinding, admitted: ((hostname: string) => boolean) | undefined): ConditionVerdict | undefined {
+  if (!admitted) return undefined;
+  const refused = binding.spec.routes
+    .filter((route) => route.hostname !== undefined && !admitted(route.hostname))
+    .map((route) => `route ${route.name}: hostname ${route.hostname} is not admitted by Tunnel ${tunnelKey(view.tunnel)} (its allowedBindings.hostnames)`);
+  return refused.length > 0 ? no("HostnameNotAllowed", refused.join("; ")) : undefined;
+}
+
+/** Two routes of one binding claiming the same thing: the binding contradicts itself. */
+function duplicateRoutes(binding: TunnelBinding, claims: readonly RouteClaims[]): ConditionVerdict | undefined {
+  const own = new ClaimTable();
+  const namespace = binding.metadata.namespace!;
+  const duplicates: string[] = [];
+  for (const routeClaims of claims) {
+    const clash = own.clash(routeClaims, namespace);
+    if (clash) duplicates.push(describeDuplicate(routeClaims.route, clash));
+    else own.add(routeClaims, holderOf(binding, routeClaims.route));
+  }
+  return duplicates.length > 0 ? no("DuplicateRoute", duplicates.join("; ")) : undefined;
+}
+
+function conflicts(binding: TunnelBinding, claims: readonly RouteClaims[], held: ClaimTable): ConditionVerdict | undefined {
+  const namespace = binding.metadata.namespace!;
+  const found: string[] = [];
+  for (const routeClaims of claims) {
+    const clash = held.clash(routeClaims, namespace);
+    if (clash) found.push(describeConflict(routeClaims.route, clash));
+  }
+  return found.length > 0 ? no("Conflict", `${found.join("; ")}; the older binding keeps its claims`) : undefined;
+}
+
+const holderOf = (binding: TunnelBinding, route: Route): ClaimHolder => ({
+  namespace: binding.metadata.namespace!,
+  binding: bindingKey(binding),
+  route: route.name,
+  protocol: route.protocol,
+});
+
+function claimed(clash: Clash): string {
+  switch (clash.kind) {
+    case "path":
+      return `${clash.hostname}${clash.path}`;
+    case "extra":
+      return clash.claim;
+    default:
+      return `hostname ${clash.hostname}`;
+  }
+}
+
+function describeConflict(route: Route, clash: Clash): string {
+  const holder = `TunnelBinding ${clash.holder.binding} (route ${clash.holder.route})`;
+  switch (clash.kind) {
+    case "hostnameOfOtherNamespace":
+      return `route ${route.name}: hostname ${clash.hostname} belongs to namespace ${clash.holder.namespace} on this tunnel, as ${holder} claimed it first; bindings from other namespaces cannot add routes to it`;
+    case "hostnameHeldWhole":
+      return `route ${route.name}: hostname ${clash.hostname} is held whole by ${holder}, as ${clash.holder.protocol} takes the whole hostname`;
+    case "hostnameInUse":
+      return `route ${route.name}: ${route.protocol} takes the whole hostname ${clash.hostname}, which is held by ${holder}`;
+    default:
+      return `route ${route.name}: ${claimed(clash)} is held by ${holder}`;
+  }
+}
+
+function describeDuplicate(route: Route, clash: Clash): string {
+  const other = clash.holder.route;
+  switch (clash.kind) {
+    case "hostnameHeldWhole":
+      return `route ${other} (${clash.holder.protocol}) takes the whole hostname ${clash.hostname}, which route ${route.name} also uses`;
+    case "hostnameInUse":
+      return `route ${route.name} (${route.protocol}) takes the whole hostname ${clash.hostname}, which route ${other} also uses`;
+    default:
+      return `routes ${other} and ${route.name} both claim ${claimed(clash)}`;
+  }
 }
 
 function resolveRoute(view: TunnelView, binding: TunnelBinding, route: Route): RouteVerdict {
@@ -150,46 +207,39 @@ function resolveRoute(view: TunnelView, binding: TunnelBinding, route: Route): R
 
 /**
  * Judges every binding of one tunnel. Bindings are taken oldest first; a binding is
- * accepted when it is allowed, well-formed for the provider, and claims nothing an
- * older accepted binding holds. Routes whose Service or port is missing are not
- * served (ResolvedRefs=False) but do not make the binding lose its claims.
+ * accepted when its namespace is admitted, every route is one the provider serves on
+ * a hostname the tunnel admits, no two of its routes claim the same thing, and it
+ * claims nothing an older accepted binding holds (a hostname belongs to the
+ * namespace of its first accepted binding). A rejected binding holds nothing. Routes
+ * whose Service or port is missing are not served (ResolvedRefs=False) but do not
+ * make the binding lose its claims. Every claim is a map lookup, so the cost is
+ * linear in the routes of the tunnel's bindings (plus sorting the bindings).
  */
 export function evaluateTunnel(view: TunnelView, caps: ProviderCapabilities): Map<string, BindingVerdict> {
   const verdicts = new Map<string, BindingVerdict>();
-  const claims = new Map<string, string>(); // claim key -> binding key holding it
-  for (const binding of [...view.bindings].filter((b) => refersTo(b, view.tunnel) && !b.metadata.deletionTimestamp).sort(byAge)) {
+  const held = new ClaimTable();
+  const allowedHostnames = view.tunnel.spec.allowedBindings?.hostnames;
+  const admitted = allowedHostnames ? hostnameAdmission(allowedHostnames) : undefined;
+  const bindings = view.bindings.filter((b) => refersTo(b, view.tunnel) && !b.metadata.deletionTimestamp).sort(byAge);
+  for (const binding of bindings) {
     const key = bindingKey(binding);
-    const reject = (accepted: ConditionVerdict): void =>
-      void verdicts.set(key, { binding, accepted, resolvedRefs: NOT_EVALUATED, routes: [] });
-
-    const notAllowed = namespaceAllowed(view, binding);
-    if (notAllowed) {
-      reject(notAllowed);
+    const claims = binding.spec.routes.map((route) => claimsOf(route, caps));
+    const rejection =
+      namespaceNotAllowed(view, binding) ??
+      shapeNotServed(view, binding, caps) ??
+      hostnamesNotAdmitted(view, binding, admitted) ??
+      duplicateRoutes(binding, claims) ??
+      conflicts(binding, claims, held);
+    if (rejection) {
+      verdicts.set(key, { binding, accepted: rejection, resolvedRefs: NOT_EVALUATED, routes: [] });
       continue;
     }
-    const shape = binding.spec.routes.map((r) => checkRouteShape(r, caps, view.tunnel)).find(Boolean);
-    if (shape) {
-      reject(no(shape.reason, shape.message));
-      continue;
-    }
-    const conflicts = binding.spec.routes.flatMap((r) => {
-      const claim = caps.claimKey(r);
-      const holder = claim ? claims.get(claim) : undefined;
-      return holder ? [`route ${r.name} (${claim}) is held by TunnelBinding ${holder}`] : [];
-    });
-    if (conflicts.length > 0) {
-      reject(no("Conflict", `${conflicts.join("; ")}; the older binding keeps it`));
-      continue;
-    }
-    for (const r of binding.spec.routes) {
-      const claim = caps.claimKey(r);
-      if (claim) claims.set(claim, key);
-    }
+    for (const routeClaims of claims) held.add(routeClaims, holderOf(binding, routeClaims.route));
     const routes = binding.spec.routes.map((r) => resolveRoute(view, binding, r));
     const problems = routes.filter((r) => r.problem);
     verdicts.set(key, {
       binding,
-      accepted: ok("Accepted", `bound to Tunnel ${view.tunnel.metadata.namespace}/${view.tunnel.metadata.name}`),
+      accepted: ok("Accepted", `bound to Tunnel ${tunnelKey(view.tunnel)}`),
       resolvedRefs: problems.length === 0 ? ok("ResolvedRefs") : no(problems[0]!.problem!.reason, problems.map((p) => p.problem!.message).join("; ")),
       routes,
     });
