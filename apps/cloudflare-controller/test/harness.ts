@@ -2,11 +2,14 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource, type Condition } from "@ktube/api";
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
+import { registerProviderControllers, type ProviderKit } from "@ktube/provider-kit";
 import { createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
 import { createTestNamespace, deleteTestNamespace, eventually, testKubeConfig } from "@ktube/testenv";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cloudflaredName } from "../src/manifests/cloudflared.ts";
-import { setupCloudflareControllers, type SetupOptions } from "../src/setup.ts";
+import { fileURLToPath } from "node:url";
+import { cloudflaredName, MANAGED_BY } from "../src/manifests/cloudflared.ts";
+import { cloudflarePlugin, type CloudflarePluginOptions, type CloudflareSession } from "../src/plugin.ts";
 
 export const TOKEN = "cf-test-token";
 
@@ -24,8 +27,11 @@ export interface Harness {
    */
   providerLabels: Record<string, string>;
   manager?: Manager;
-  startController(options?: Partial<SetupOptions>): Promise<Manager>;
+  kit?: ProviderKit<CloudflareSession>;
+  startController(options?: Partial<CloudflarePluginOptions> & { providerSelector?: string }): Promise<Manager>;
   stopController(): Promise<void>;
+  /** Runs the real program (src/main.ts) as a child process, as a cluster would. */
+  startProcess(extraArgs?: string[]): ControllerProcess;
   namespace(prefix: string, labels?: Record<string, string>): Promise<string>;
   close(): Promise<void>;
 }
@@ -38,6 +44,7 @@ export async function createHarness(): Promise<Harness> {
   fake.addToken(TOKEN, [account]);
   await fake.start();
   const namespaces: string[] = [];
+  const processes: ControllerProcess[] = [];
   const id = randomBytes(3).toString("hex");
   const controllerNs = await createTestNamespace(kc, "ktube-system");
   namespaces.push(controllerNs);
@@ -51,6 +58,7 @@ export async function createHarness(): Promise<Harness> {
     id,
     providerLabels: { "ktube.dev/test-harness": id },
     async startController(options = {}) {
+      const { providerSelector = `ktube.dev/test-harness=${id}`, ...pluginOptions } = options;
       const manager = new Manager({
         kubeConfig: kc,
         name: "cloudflare-controller",
@@ -58,19 +66,36 @@ export async function createHarness(): Promise<Harness> {
         probeAddress: false,
         metricsAddress: false,
       });
-      setupCloudflareControllers(manager, {
-        namespace: controllerNs,
-        ownerId: "test",
-        cloudflaredImage: "cloudflare/cloudflared:test",
-        maxConcurrentReconciles: 4,
-        configDelayMs: 200,
-        cloudflareApiUrl: fake.baseUrl,
-        providerSelector: `ktube.dev/test-harness=${id}`,
-        ...options,
-      });
+      h.kit = registerProviderControllers(
+        manager,
+        cloudflarePlugin({ ownerId: "test", cloudflaredImage: "cloudflare/cloudflared:test", apiUrl: fake.baseUrl, ...pluginOptions }),
+        { namespace: controllerNs, managedBy: MANAGED_BY, providerSelector, maxConcurrentReconciles: 4, configDelayMs: 200 },
+      );
       await manager.start();
       h.manager = manager;
       return manager;
+    },
+    startProcess(extraArgs = []) {
+      const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+      const args = [
+        "--disable-warning=ExperimentalWarning",
+        main,
+        `--kubeconfig=${process.env.KUBECONFIG}`,
+        `--namespace=${controllerNs}`,
+        `--provider-selector=ktube.dev/test-harness=${id}`,
+        "--leader-elect=false",
+        "--health-probe-bind-address=127.0.0.1:0",
+        "--metrics-bind-address=127.0.0.1:0",
+        "--owner-id=test",
+        "--cloudflared-image=cloudflare/cloudflared:test",
+        `--cloudflare-api-url=${fake.baseUrl}`,
+        "--config-delay=200ms",
+        ...extraArgs,
+      ];
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: process.env.KTUBE_TEST_LOG ?? "info" } });
+      const started = new ControllerProcess(child);
+      processes.push(started);
+      return started;
     },
     async stopController() {
       await h.manager?.stop();
@@ -82,12 +107,40 @@ export async function createHarness(): Promise<Harness> {
       return ns;
     },
     async close() {
+      await Promise.all(processes.map((p) => p.stop()));
       await h.stopController();
       await fake.stop();
       await Promise.all(namespaces.map((ns) => deleteTestNamespace(kc, ns)));
     },
   };
   return h;
+}
+
+/** The controller program running as a child process (for crash tests: killed with real signals). */
+export class ControllerProcess {
+  readonly child: ChildProcess;
+  /** Everything it logged (JSON lines), to check what it said and what it never said. */
+  output = "";
+  readonly exited: Promise<number | null>;
+
+  constructor(child: ChildProcess) {
+    this.child = child;
+    child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+  }
+
+  /** SIGKILL: no shutdown handler runs, nothing is flushed or released. */
+  async kill(): Promise<void> {
+    this.child.kill("SIGKILL");
+    await this.exited;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill("SIGTERM");
+    await this.exited;
+  }
 }
 
 export const provider = (h: Harness, name: string, spec: Record<string, unknown>) => ({

@@ -1,10 +1,10 @@
 // A quick tunnel per route: a one-replica cloudflared Deployment that asks Cloudflare
 // for a random https://*.trycloudflare.com URL for one origin, and a Service in front
-// of its metrics port, where the controller reads the URL (/quicktunnel).
+// of its metrics port, where the controller reads the URL (/quicktunnel). Both are
+// controlled by the binding (the kit marks them as ours and adds the ownerReference).
 import type { TunnelBinding } from "@ktube/api";
 import type { KubeObject } from "@ktube/runtime";
 import { createHash } from "node:crypto";
-import { MANAGED_BY, withSpecHash } from "./cloudflared.ts";
 
 export const QUICK_TUNNEL_LABEL = "ktube.dev/quick-tunnel";
 const METRICS_PORT = 2000;
@@ -21,21 +21,14 @@ function labels(binding: TunnelBinding, route: string): Record<string, string> {
   return {
     "app.kubernetes.io/name": "cloudflared-quick-tunnel",
     "app.kubernetes.io/instance": quickTunnelName(binding, route),
-    "app.kubernetes.io/managed-by": MANAGED_BY,
     [QUICK_TUNNEL_LABEL]: binding.metadata.name!,
   };
 }
 
-function owner(binding: TunnelBinding) {
-  return [{ apiVersion: binding.apiVersion, kind: binding.kind, name: binding.metadata.name!, uid: binding.metadata.uid!, controller: true, blockOwnerDeletion: true }];
-}
-
 export function quickTunnelDeployment(binding: TunnelBinding, route: string, origin: string, image: string): KubeObject {
   const name = quickTunnelName(binding, route);
-  return withSpecHash({
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name, namespace: binding.metadata.namespace!, labels: labels(binding, route), ownerReferences: owner(binding) },
+  return {
+    metadata: { name, namespace: binding.metadata.namespace!, labels: labels(binding, route) },
     spec: {
       replicas: 1,
       selector: { matchLabels: { "app.kubernetes.io/instance": name } },
@@ -59,17 +52,15 @@ export function quickTunnelDeployment(binding: TunnelBinding, route: string, ori
         },
       },
     },
-  } as KubeObject);
+  } as KubeObject;
 }
 
 export function quickTunnelService(binding: TunnelBinding, route: string): KubeObject {
   const name = quickTunnelName(binding, route);
-  return withSpecHash({
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name, namespace: binding.metadata.namespace!, labels: labels(binding, route), ownerReferences: owner(binding) },
-    spec: { selector: { "app.kubernetes.io/instance": name }, ports: [{ name: "metrics", port: METRICS_PORT, targetPort: METRICS_PORT }] },
-  } as KubeObject);
+  return {
+    metadata: { name, namespace: binding.metadata.namespace!, labels: labels(binding, route) },
+    spec: { selector: { "app.kubernetes.io/instance": name }, ports: [{ name: "metrics", port: METRICS_PORT, targetPort: METRICS_PORT, protocol: "TCP" }] },
+  } as KubeObject;
 }
 
 /** Where the controller reads a quick tunnel's URL in a real cluster. */

@@ -1,56 +1,118 @@
 // Cloudflare Access in front of a route: a self-hosted application for its hostname
-// (and path) with an allow policy for the listed emails and email domains, logging in
-// with one-time PIN. Applications are ours when their name carries our owner marker.
+// (and path) with one allow policy for the listed emails and email domains, logging in
+// with one-time PIN. Applications are ours when their name carries our owner marker,
+// and KTube owns their policy set outright: after an ensure the application has exactly
+// the one desired policy, so a grant removed from the spec is gone at Cloudflare too.
+// Nothing here runs unless a caller asks: DNS and tunnels never touch Access, so a token
+// without Access rights works for every binding that does not use it.
+import { ProviderRateLimited } from "@ktube/provider-kit";
 import type { CloudflareApi } from "./api.ts";
+import {
+  accessAppPages,
+  createAccessApp,
+  createAccessPolicy,
+  createOneTimePinIdp,
+  deleteAccessApp as deleteAccessAppCall,
+  deleteAccessPolicy,
+  identityProviderPages,
+  updateAccessApp,
+  updateAccessPolicy,
+  type AccessApp,
+  type AccessAppBody,
+  type AccessPolicy,
+  type AccessPolicyBody,
+  type AccessRule,
+} from "./cloudflare-sdk.ts";
+import { CloudflareError } from "./errors.ts";
+import { bindingFingerprint } from "./ownership.ts";
+
+export type { AccessApp, AccessPolicy } from "./cloudflare-sdk.ts";
 
 export interface AccessSpec {
   /** hostname, plus the path when it is not "/". */
   domain: string;
-  /** namespace/name/route, for the application's name. */
+  /** `namespace/name` of the binding; only its fingerprint appears in the application's name. */
+  binding: string;
+  /** The route's name within the binding. */
   route: string;
   emails: string[];
   emailDomains: string[];
 }
 
-interface AppLike {
-  id: string;
-  name: string;
-  domain: string;
-  allowed_idps?: string[];
-  policies?: Array<{ id: string; include?: unknown[] }>;
-}
+/** The schema's maximum for the application and identity-provider lists. */
+const PER_PAGE = 1000;
 
-const APPS_PER_PAGE = 1000;
+/**
+ * `[ktube:<ownerId>] <binding fingerprint>/<route>`. The name shows on Access's login
+ * page, so it carries no namespace or object name.
+ */
+export const accessAppName = (ownerId: string, binding: string, route: string): string =>
+  `${ownerMarker(ownerId)}${bindingFingerprint(binding)}/${route}`;
 
-export const appName = (ownerId: string, route: string): string => `[ktube:${ownerId}] ${route}`;
-const isOurs = (app: AppLike, ownerId: string): boolean => app.name.startsWith(`[ktube:${ownerId}] `);
+const ownerMarker = (ownerId: string): string => `[ktube:${ownerId}] `;
+const isOurs = (app: AccessApp, ownerId: string): boolean => app.name.startsWith(ownerMarker(ownerId));
 
-export function includeRules(spec: Pick<AccessSpec, "emails" | "emailDomains">): unknown[] {
+/** Name prefixes of one binding's applications: the current one, and the clear-text one earlier versions wrote. */
+const bindingPrefixes = (ownerId: string, binding: string): string[] => [
+  `${ownerMarker(ownerId)}${bindingFingerprint(binding)}/`,
+  `${ownerMarker(ownerId)}${binding}/`,
+];
+
+export function includeRules(spec: Pick<AccessSpec, "emails" | "emailDomains">): AccessRule[] {
   return [
-    ...[...spec.emails].sort().map((email) => ({ email: { email } })),
-    ...[...spec.emailDomains].sort().map((domain) => ({ email_domain: { domain } })),
+    ...[...spec.emails].sort().map((email): AccessRule => ({ email: { email } })),
+    ...[...spec.emailDomains].sort().map((domain): AccessRule => ({ email_domain: { domain } })),
   ];
 }
 
-/** Access applications of one account, listed at most every `ttlMs` and kept current with our writes. */
+/** The one policy KTube wants on an application. */
+export const desiredPolicy = (spec: Pick<AccessSpec, "emails" | "emailDomains">): AccessPolicyBody => ({
+  name: "ktube",
+  decision: "allow",
+  include: includeRules(spec),
+  exclude: [],
+  require: [],
+  precedence: 1,
+});
+
+const sameRules = (a: readonly unknown[], b: readonly unknown[]): boolean => {
+  const canonical = (rules: readonly unknown[]) => JSON.stringify(rules.map((r) => JSON.stringify(r)).sort());
+  return canonical(a) === canonical(b);
+};
+
+/** Does `policy` grant exactly what `desired` grants? */
+const grantsExactly = (policy: AccessPolicy, desired: AccessPolicyBody): boolean =>
+  policy.decision === desired.decision &&
+  sameRules(policy.include, desired.include) &&
+  sameRules(policy.exclude, desired.exclude) &&
+  sameRules(policy.require, desired.require);
+
+/**
+ * The Access applications of one session (account and token), by domain, listed to
+ * the last page at most every `ttlMs` and kept current with our writes; and the
+ * account's one-time PIN login method. Any failed write or listing drops both
+ * (`forget`), so the next attempt reads Cloudflare again instead of trusting a
+ * listing the failure may have made wrong.
+ */
 export class AccessApps {
-  private cached?: { apps: Map<string, AppLike>; at: number };
-  private listing?: Promise<Map<string, AppLike>>;
-  private oneTimePin?: string;
+  private cached?: { apps: Map<string, AccessApp[]>; at: number };
+  private listing?: Promise<Map<string, AccessApp[]>>;
+  private oneTimePin?: { id: string; at: number };
+  private findingOneTimePin?: Promise<string>;
   private readonly ttlMs: number;
 
   constructor(ttlMs = 60_000) {
     this.ttlMs = ttlMs;
   }
 
-  /** The account's applications by domain; concurrent callers share one listing. */
-  async apps(api: CloudflareApi): Promise<Map<string, AppLike>> {
+  /** The account's applications by domain (a domain may have several); concurrent callers share one listing. */
+  async apps(api: CloudflareApi): Promise<ReadonlyMap<string, readonly AccessApp[]>> {
     if (this.cached && Date.now() - this.cached.at < this.ttlMs) return this.cached.apps;
     this.listing ??= api
-      .all("access.applications.list", (sdk) => sdk.zeroTrust.access.applications.list({ account_id: api.accountId, per_page: APPS_PER_PAGE } as never), APPS_PER_PAGE)
+      .all("access.applications.list", (sdk) => accessAppPages(sdk, api.accountId, PER_PAGE))
       .then((list) => {
-        const apps = new Map<string, AppLike>();
-        for (const app of list as unknown as AppLike[]) apps.set(app.domain, app);
+        const apps = new Map<string, AccessApp[]>();
+        for (const app of list) apps.set(app.domain, [...(apps.get(app.domain) ?? []), app]);
         this.cached = { apps, at: Date.now() };
         return apps;
       })
@@ -58,87 +120,147 @@ export class AccessApps {
     return this.listing;
   }
 
-  /** The account's one-time PIN login method, created if it has none. */
+  /**
+   * The account's one-time PIN login method (every page of identity providers looked
+   * at), created if it has none; concurrent callers share one lookup, so it is made once.
+   */
   async oneTimePinIdp(api: CloudflareApi): Promise<string> {
-    if (this.oneTimePin) return this.oneTimePin;
-    const idps = (await api.all(
-      "access.identity_providers.list",
-      (sdk) => sdk.zeroTrust.identityProviders.list({ account_id: api.accountId } as never),
-    )) as unknown as Array<{ id: string; type: string }>;
-    const existing = idps.find((i) => i.type === "onetimepin");
-    this.oneTimePin =
-      existing?.id ??
-      ((await api.call("access.identity_providers.create", (sdk) =>
-        sdk.zeroTrust.identityProviders.create({ account_id: api.accountId, name: "One-time PIN", type: "onetimepin", config: {} } as never),
-      )) as { id: string }).id;
-    return this.oneTimePin;
+    if (this.oneTimePin && Date.now() - this.oneTimePin.at < this.ttlMs) return this.oneTimePin.id;
+    this.findingOneTimePin ??= (async () => {
+      const idps = await api.all("access.identity_providers.list", (sdk) => identityProviderPages(sdk, api.accountId, PER_PAGE));
+      const id =
+        idps.find((i) => i.type === "onetimepin")?.id ??
+        (await api.call("access.identity_providers.create", (sdk) => createOneTimePinIdp(sdk, api.accountId))).id;
+      this.oneTimePin = { id, at: Date.now() };
+      return id;
+    })().finally(() => (this.findingOneTimePin = undefined));
+    return this.findingOneTimePin;
   }
 
+  /** Records the applications of `domain` as we left them. */
+  remember(domain: string, apps: AccessApp[]): void {
+    if (!this.cached) return;
+    if (apps.length > 0) this.cached.apps.set(domain, apps);
+    else this.cached.apps.delete(domain);
+  }
+
+  /** Drops what is known: the next call lists again. */
   forget(): void {
     this.cached = undefined;
+    this.oneTimePin = undefined;
   }
 }
 
-export type AccessOutcome = { kind: "unchanged" } | { kind: "written" } | { kind: "notOwned"; message: string };
+export type AccessOutcome =
+  | { kind: "unchanged" }
+  | { kind: "written" }
+  /** Another application (not KTube's, or another installation's) already protects the domain; it is left alone. */
+  | { kind: "notOwned"; reason: "AccessAppNotOwned"; message: string };
 
+/**
+ * Makes the application for `spec.domain` ours, as specified, with exactly one policy:
+ * the desired one. Every other policy on it (a duplicate left by a create that
+ * committed but answered 5xx, one a person added) is deleted before the kept one is
+ * updated, so access only ever narrows on the way; so is a second application of ours
+ * for the same domain.
+ */
 export async function ensureAccessApp(api: CloudflareApi, cache: AccessApps, ownerId: string, spec: AccessSpec): Promise<AccessOutcome> {
-  const apps = await cache.apps(api);
-  const existing = apps.get(spec.domain);
-  const name = appName(ownerId, spec.route);
-  if (existing && !isOurs(existing, ownerId)) {
-    return { kind: "notOwned", message: `an Access application "${existing.name}" already protects ${spec.domain} and was not made by KTube; it is left alone` };
-  }
-  const idp = await cache.oneTimePinIdp(api);
-  const include = includeRules(spec);
-  const appBody = {
-    account_id: api.accountId,
-    type: "self_hosted",
-    name,
-    domain: spec.domain,
-    allowed_idps: [idp],
-    auto_redirect_to_identity: true,
-    app_launcher_visible: false,
-    session_duration: "24h",
-  };
-  let app = existing;
-  let changed = false;
-  if (!app) {
-    app = (await api.call("access.applications.create", (sdk) => sdk.zeroTrust.access.applications.create(appBody as never))) as unknown as AppLike;
-    app.policies = [];
-    changed = true;
-  } else if (app.name !== name || JSON.stringify(app.allowed_idps ?? []) !== JSON.stringify([idp])) {
-    const id = app.id;
-    app = { ...(await api.call("access.applications.update", (sdk) => sdk.zeroTrust.access.applications.update(id, appBody as never))) as unknown as AppLike, policies: app.policies ?? [] };
-    changed = true;
-  }
-  const policyBody = { account_id: api.accountId, name: "ktube", decision: "allow", include, precedence: 1 };
-  const policy = app.policies?.[0];
-  const appId = app.id;
-  if (!policy) {
-    const created = await api.call("access.applications.policies.create", (sdk) => sdk.zeroTrust.access.applications.policies.create(appId, policyBody as never));
-    app.policies = [{ id: (created as { id: string }).id, include }];
-    changed = true;
-  } else if (JSON.stringify(policy.include ?? []) !== JSON.stringify(include)) {
-    await api.call("access.applications.policies.update", (sdk) => sdk.zeroTrust.access.applications.policies.update(policy.id, { app_id: appId, ...policyBody } as never));
-    app.policies = [{ id: policy.id, include }];
-    changed = true;
-  }
-  apps.set(spec.domain, app);
-  return changed ? { kind: "written" } : { kind: "unchanged" };
+  return forgettingOnFailure(cache, async () => {
+    const atDomain = (await cache.apps(api)).get(spec.domain) ?? [];
+    const others = atDomain.filter((a) => !isOurs(a, ownerId));
+    const ours = atDomain.filter((a) => isOurs(a, ownerId));
+    if (ours.length === 0 && others.length > 0) {
+      return {
+        kind: "notOwned",
+        reason: "AccessAppNotOwned",
+        message: `an Access application "${others[0]!.name}" already protects ${spec.domain} and was not made by this KTube installation; it is left alone`,
+      };
+    }
+    const idp = await cache.oneTimePinIdp(api);
+    const body: AccessAppBody = {
+      name: accessAppName(ownerId, spec.binding, spec.route),
+      domain: spec.domain,
+      allowed_idps: [idp],
+      auto_redirect_to_identity: true,
+      app_launcher_visible: false,
+      session_duration: "24h",
+    };
+    let changed = false;
+    const existing = ours.find((a) => a.name === body.name) ?? ours[0];
+    for (const extra of ours.filter((a) => a !== existing)) {
+      await api.call("access.applications.delete", (sdk) => deleteAccessAppCall(sdk, api.accountId, extra.id));
+      changed = true;
+    }
+    let app: AccessApp;
+    if (!existing) {
+      app = await api.call("access.applications.create", (sdk) => createAccessApp(sdk, api.accountId, body));
+      changed = true;
+    } else if (existing.name !== body.name || !sameRules(existing.allowed_idps, body.allowed_idps)) {
+      const updated = await api.call("access.applications.update", (sdk) => updateAccessApp(sdk, api.accountId, existing.id, body));
+      app = { ...updated, policies: existing.policies };
+      changed = true;
+    } else {
+      app = existing;
+    }
+    cache.remember(spec.domain, [...others, app]);
+
+    const desired = desiredPolicy(spec);
+    const keep = app.policies.find((p) => grantsExactly(p, desired)) ?? app.policies.find((p) => p.name === desired.name) ?? app.policies[0];
+    for (const extra of app.policies.filter((p) => p !== keep)) {
+      await api.call("access.applications.policies.delete", (sdk) => deleteAccessPolicy(sdk, api.accountId, app.id, extra.id));
+      changed = true;
+    }
+    let kept: AccessPolicy;
+    if (!keep) {
+      kept = await api.call("access.applications.policies.create", (sdk) => createAccessPolicy(sdk, api.accountId, app.id, desired));
+      changed = true;
+    } else if (!grantsExactly(keep, desired)) {
+      kept = await api.call("access.applications.policies.update", (sdk) => updateAccessPolicy(sdk, api.accountId, app.id, keep.id, desired));
+      changed = true;
+    } else {
+      kept = keep;
+    }
+    cache.remember(spec.domain, [...others, { ...app, policies: [kept] }]);
+    return changed ? { kind: "written" } : { kind: "unchanged" };
+  });
 }
 
-/** Deletes the Access application for `domain` if it is ours. */
+/**
+ * Deletes this installation's Access application(s) for `domain`; one already gone
+ * counts as deleted. Returns whether there was one; others' applications stay.
+ */
 export async function deleteAccessApp(api: CloudflareApi, cache: AccessApps, ownerId: string, domain: string): Promise<boolean> {
-  const apps = await cache.apps(api);
-  const app = apps.get(domain);
-  if (!app || !isOurs(app, ownerId)) return false;
-  await api.call("access.applications.delete", (sdk) => sdk.zeroTrust.access.applications.delete(app.id, { account_id: api.accountId }));
-  apps.delete(domain);
-  return true;
+  return forgettingOnFailure(cache, async () => {
+    const atDomain = (await cache.apps(api)).get(domain) ?? [];
+    const ours = atDomain.filter((a) => isOurs(a, ownerId));
+    for (const app of ours) {
+      try {
+        await api.call("access.applications.delete", (sdk) => deleteAccessAppCall(sdk, api.accountId, app.id));
+      } catch (error) {
+        if (!(error instanceof CloudflareError && error.status === 404)) throw error;
+      }
+    }
+    cache.remember(domain, atDomain.filter((a) => !isOurs(a, ownerId)));
+    return ours.length > 0;
+  });
 }
 
-/** Domains of the Access applications this owner made for one binding. */
+/** Domains of the Access applications this installation made for one binding (`namespace/name`). */
 export async function ownedAccessDomains(api: CloudflareApi, cache: AccessApps, ownerId: string, binding: string): Promise<string[]> {
-  const prefix = `${appName(ownerId, binding)}/`;
-  return [...(await cache.apps(api)).values()].filter((a) => a.name.startsWith(prefix)).map((a) => a.domain);
+  const prefixes = bindingPrefixes(ownerId, binding);
+  return forgettingOnFailure(cache, async () => {
+    const domains = new Set<string>();
+    for (const [domain, apps] of await cache.apps(api)) if (apps.some((a) => prefixes.some((p) => a.name.startsWith(p)))) domains.add(domain);
+    return [...domains];
+  });
+}
+
+/** Runs `work`; on any failure but a rate limit (nothing was sent), drops the cache. */
+async function forgettingOnFailure<T>(cache: AccessApps, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof ProviderRateLimited)) cache.forget();
+    throw error;
+  }
 }

@@ -1,113 +1,65 @@
 // Every Cloudflare call goes through here: the official SDK (its own retries off: the
-// workqueue retries), a per-account call budget, metrics, and errors mapped to reasons.
-import { RequeueAfterError, type RuntimeMetrics } from "@ktube/runtime";
+// workqueue retries), the token's call budget, request metrics, and failures turned
+// into typed errors (errors.ts) the kit maps to conditions.
+import { ProviderRateLimited } from "@ktube/provider-kit";
+import type { RuntimeMetrics } from "@ktube/runtime";
 import Cloudflare from "cloudflare";
+import type { CallBudget } from "./budget.ts";
+import { cloudflareError, unreachableError } from "./errors.ts";
 
-/** A Cloudflare failure, with the condition reason it maps to. */
-export class CloudflareError extends Error {
-  override name = "CloudflareError";
-  readonly reason: string;
-  readonly status: number | undefined;
-  readonly code: number | undefined;
+export { CloudflareError, type CloudflareReason } from "./errors.ts";
 
-  constructor(reason: string, message: string, status?: number, code?: number) {
-    super(message);
-    this.reason = reason;
-    this.status = status;
-    this.code = code;
-  }
-}
-
-/** The page size every list asks for (and `all` expects). */
-export const PAGE_SIZE = 100;
-
-interface Page<T> {
+/** One page of a list, as the SDK returns it. `result_info` carries Cloudflare's page counts. */
+export interface Page<T> {
   getPaginatedItems(): T[];
   hasNextPage(): boolean;
   getNextPage(): Promise<Page<T>>;
+  result_info?: { page?: number; total_pages?: number; total_count?: number };
 }
 
-
-/**
- * A token bucket per account. Cloudflare allows 1200 requests per 5 minutes per token
- * and blocks *every* call for the rest of the window once a token goes over, so the
- * controller spends at most `limit` per window and, after a 429, makes no call at all
- * until Retry-After has passed.
- *
- * Callers queue for tokens in order (the bucket goes into debt): a call whose turn
- * comes within `maxWaitMs` waits for it, so a thousand reconciles do not all retry at
- * once; a longer wait ends the reconcile with a requeue instead.
- */
-export class CallBudget {
-  private tokens: number;
-  private last = Date.now();
-  private blockedUntil = 0;
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly burst: number;
-  readonly maxWaitMs: number;
-
-  constructor(limit = 1000, windowMs = 5 * 60_000, maxWaitMs = 5_000) {
-    this.limit = limit;
-    this.windowMs = windowMs;
-    this.burst = Math.min(limit, 200);
-    this.maxWaitMs = maxWaitMs;
-    this.tokens = this.burst;
-  }
-
-  /**
-   * Reserves one call: 0 to go now, a positive delay to wait for the reserved turn, or
-   * a negative number (minus the wait) when the turn is too far off and nothing was
-   * reserved.
-   */
-  take(): number {
-    const now = Date.now();
-    if (now < this.blockedUntil) return -(this.blockedUntil - now);
-    const rate = this.limit / this.windowMs;
-    this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * rate);
-    this.last = now;
-    const wait = this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) / rate);
-    if (wait > this.maxWaitMs) return -wait;
-    this.tokens -= 1;
-    return wait;
-  }
-
-  block(ms: number): void {
-    this.blockedUntil = Math.max(this.blockedUntil, Date.now() + ms);
-  }
-}
+/** Retry-After when a 429 carries none. */
+const DEFAULT_BLOCK_MS = 60_000;
+/** The shortest block a 429 causes (a Retry-After of 0 still means "not now"). */
+const MIN_BLOCK_MS = 1_000;
 
 export interface CloudflareApiOptions {
   accountId: string;
   token: string;
-  baseURL?: string;
+  /** The budget of this token, shared by every session that uses it. */
   budget: CallBudget;
+  baseURL?: string;
   metrics?: RuntimeMetrics;
+  /** Per-request timeout (default 30 s). */
+  timeoutMs?: number;
 }
 
+/** The Cloudflare API as one account sees it through one token. */
 export class CloudflareApi {
   readonly accountId: string;
   readonly sdk: Cloudflare;
-  private readonly budget: CallBudget;
-  private readonly metrics?: RuntimeMetrics;
+  /** The token's budget (shared with every session of the same token). */
+  readonly budget: CallBudget;
+  private readonly metrics: RuntimeMetrics | undefined;
 
   constructor(options: CloudflareApiOptions) {
     this.accountId = options.accountId;
     this.budget = options.budget;
-    if (options.metrics) this.metrics = options.metrics;
+    this.metrics = options.metrics;
     this.sdk = new Cloudflare({
       apiToken: options.token,
       maxRetries: 0,
-      timeout: 30_000,
+      timeout: options.timeoutMs ?? 30_000,
       ...(options.baseURL ? { baseURL: options.baseURL } : {}),
     });
   }
 
   /**
-   * Runs one API call under the budget. A 429 or an empty budget becomes a
-   * RequeueAfterError, so the reconcile ends and comes back later instead of sleeping.
+   * Runs one API call under the budget. A 429 or a spent budget throws
+   * ProviderRateLimited (the reconcile ends and comes back later instead of sleeping);
+   * any other failure throws a CloudflareError. `reserved`: the turn was taken with
+   * `reserve()` already.
    */
-  async call<T>(operation: string, fn: (sdk: Cloudflare) => Promise<T>, options: { reserved?: boolean } = {}): Promise<T> {
+  async call<T>(operation: string, fn: (sdk: Cloudflare) => PromiseLike<T>, options: { reserved?: boolean } = {}): Promise<T> {
     if (!options.reserved) await this.reserve();
     try {
       const result = await fn(this.sdk);
@@ -119,23 +71,34 @@ export class CloudflareApi {
   }
 
   /**
-   * Waits for this account's next turn under the budget (a call made with
-   * `reserved: true` then spends it). A turn too far off ends the reconcile instead.
+   * Takes this token's next turn under the budget, waiting for it when it is near. A
+   * turn too far off, or a token Cloudflare has blocked, throws ProviderRateLimited
+   * with a jittered retry time; no call goes out while the token is blocked.
    */
   async reserve(): Promise<void> {
-    const wait = this.budget.take();
-    if (wait < 0) throw new RequeueAfterError("CloudflareRateLimited", `Cloudflare call budget of account ${this.accountId} spent; retrying in ${Math.ceil(-wait / 1000)} s`, -wait);
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    let turn = this.budget.take();
+    if (turn.kind === "go" && turn.waitMs > 0) {
+      await sleep(turn.waitMs);
+      // A 429 may have arrived while this call waited for its turn.
+      if (this.budget.blocked) turn = this.budget.take();
+    }
+    if (turn.kind === "refused") {
+      const seconds = Math.ceil(turn.retryAfterMs / 1000);
+      const why = turn.blocked ? "Cloudflare is rate-limiting this API token" : "the call budget of this API token is spent";
+      throw new ProviderRateLimited(`${why}; retrying in ${seconds} s`, turn.retryAfterMs);
+    }
   }
 
   /**
-   * Drains a paginated list under the budget, one budgeted call per page. It stops at
-   * the first short page, saving the empty page the SDK's iterator would ask for.
+   * Every item of a paginated list, one budgeted call per page. It follows Cloudflare's
+   * `result_info.total_pages` (a server may cap `per_page` below what was asked, so a
+   * short page is no sign of the end) and, where a list has no page counts, the SDK's
+   * `hasNextPage()` until an empty page.
    */
-  async all<T>(operation: string, first: (sdk: Cloudflare) => PromiseLike<Page<T>>, perPage = PAGE_SIZE): Promise<T[]> {
-    let page = await this.call(operation, (sdk) => Promise.resolve(first(sdk)));
+  async all<T>(operation: string, first: (sdk: Cloudflare) => PromiseLike<Page<T>>): Promise<T[]> {
+    let page = await this.call(operation, first);
     const items = [...page.getPaginatedItems()];
-    while (page.getPaginatedItems().length >= perPage && page.hasNextPage()) {
+    for (let number = 1; hasMore(page, number, items.length); number++) {
       const current = page;
       page = await this.call(operation, () => current.getNextPage());
       items.push(...page.getPaginatedItems());
@@ -147,23 +110,47 @@ export class CloudflareApi {
     this.metrics?.providerRequests.inc({ provider: "cloudflare", operation, code: String(code) });
   }
 
-  private translate(operation: string, error: unknown): Error {
+  private translate(operation: string, error: unknown): unknown {
     if (!(error instanceof Cloudflare.APIError)) {
+      // Not an answer from Cloudflare: a bug on our side, passed on as it is.
       this.count(operation, 0);
-      return new CloudflareError("CloudflareUnreachable", `Cloudflare ${operation}: ${(error as Error).message}`);
+      return error;
     }
-    const status = error.status ?? 0;
+    if (error instanceof Cloudflare.APIUserAbortError) {
+      this.count(operation, 0);
+      return error;
+    }
+    if (error instanceof Cloudflare.APIConnectionError) {
+      this.count(operation, 0);
+      return unreachableError(operation, error.message);
+    }
+    const status = typeof error.status === "number" ? error.status : 0;
     this.count(operation, status);
-    const first = (error.errors as Array<{ code?: number; message?: string }>)[0];
+    const first = error.errors[0];
     const message = `Cloudflare ${operation}: ${first?.message ?? error.message}${first?.code ? ` (code ${first.code})` : ""}`;
     if (status === 429) {
-      const seconds = Number(error.headers?.get("retry-after") ?? 60);
-      const ms = (Number.isFinite(seconds) ? seconds : 60) * 1000;
-      this.budget.block(ms);
-      return new RequeueAfterError("CloudflareRateLimited", `${message}; retrying in ${Math.ceil(ms / 1000)} s`, ms);
+      this.budget.blockFor(Math.max(MIN_BLOCK_MS, retryAfterMs(error.headers)));
+      const turn = this.budget.take();
+      const retryMs = turn.kind === "refused" ? turn.retryAfterMs : MIN_BLOCK_MS;
+      return new ProviderRateLimited(`${message}; retrying in ${Math.ceil(retryMs / 1000)} s`, retryMs);
     }
-    if (status === 401 || status === 403) return new CloudflareError("AuthenticationFailed", message, status, first?.code);
-    if (status >= 500) return new CloudflareError("CloudflareUnavailable", message, status, first?.code);
-    return new CloudflareError("CloudflareAPIError", message, status, first?.code);
+    return cloudflareError({ operation, status, ...(first?.code !== undefined ? { code: first.code } : {}), message });
   }
+}
+
+/** Is there a page after page number `number`, having seen `seen` items? */
+function hasMore<T>(page: Page<T>, number: number, seen: number): boolean {
+  if (page.getPaginatedItems().length === 0) return false;
+  const info = page.result_info;
+  if (typeof info?.total_pages === "number") return (info.page ?? number) < info.total_pages;
+  if (typeof info?.total_count === "number") return seen < info.total_count;
+  return page.hasNextPage();
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function retryAfterMs(headers: Headers | undefined): number {
+  const value = headers?.get("retry-after");
+  const seconds = value === null || value === undefined ? Number.NaN : Number(value);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_BLOCK_MS;
 }

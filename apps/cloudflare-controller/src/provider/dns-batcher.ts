@@ -1,39 +1,24 @@
-// Gathers the DNS changes of many bindings into Cloudflare's batch endpoint: one call
+// Gathers the DNS changes of many hostnames into Cloudflare's batch endpoint: one call
 // per zone per window instead of one per hostname. With a thousand hostnames that is
 // the difference between minutes under the API's rate limit and seconds.
-import { CloudflareError, type CloudflareApi } from "./api.ts";
+import type { CloudflareApi } from "./api.ts";
+import { batchDnsRecords, type DnsBatch, type DnsBatchResult } from "./cloudflare-sdk.ts";
+import { CloudflareError, isPermissionError } from "./errors.ts";
 
-export interface RecordBody {
-  type: "CNAME" | "TXT";
-  name: string;
-  content: string;
-  ttl: 1;
-  proxied?: boolean;
-  comment?: string;
-}
-
-export interface BatchOps {
-  deletes?: Array<{ id: string }>;
-  patches?: Array<RecordBody & { id: string }>;
-  posts?: RecordBody[];
-}
-
-export interface BatchResult {
-  deletes: Array<{ id: string }>;
-  patches: Array<{ id: string; name: string; type: string; content?: unknown; proxied?: boolean }>;
-  posts: Array<{ id: string; name: string; type: string; content?: unknown; proxied?: boolean }>;
-}
+export type { DnsBatch, DnsBatchResult, RecordBody } from "./cloudflare-sdk.ts";
 
 interface Pending {
-  ops: BatchOps;
-  resolve: (result: BatchResult) => void;
+  ops: DnsBatch;
+  resolve: (result: DnsBatchResult) => void;
   reject: (error: unknown) => void;
 }
 
 const KINDS = ["deletes", "patches", "posts"] as const;
+type Kind = (typeof KINDS)[number];
 
+/** The batcher of one session (account and token): queues per zone. */
 export class DnsBatcher {
-  private readonly pending = new Map<string, { api: CloudflareApi; items: Pending[]; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<string, { api: CloudflareApi; items: Pending[] }>();
   readonly windowMs: number;
   readonly maxOps: number;
 
@@ -43,12 +28,13 @@ export class DnsBatcher {
   }
 
   /** Queues one hostname's changes for `zoneId`; resolves with just their results. */
-  submit(api: CloudflareApi, zoneId: string, ops: BatchOps): Promise<BatchResult> {
+  submit(api: CloudflareApi, zoneId: string, ops: DnsBatch): Promise<DnsBatchResult> {
     return new Promise((resolve, reject) => {
       let entry = this.pending.get(zoneId);
       if (!entry) {
-        entry = { api, items: [], timer: setTimeout(() => void this.flush(zoneId), this.windowMs) };
+        entry = { api, items: [] };
         this.pending.set(zoneId, entry);
+        setTimeout(() => void this.flush(zoneId), this.windowMs);
       }
       entry.items.push({ ops, resolve, reject });
     });
@@ -67,48 +53,68 @@ export class DnsBatcher {
     }
     this.pending.delete(zoneId);
     const chunks: Pending[][] = [[]];
+    let ops = 0;
     for (const item of entry.items) {
       const last = chunks[chunks.length - 1]!;
-      if (last.length > 0 && last.reduce((n, p) => n + size(p.ops), 0) + size(item.ops) > this.maxOps) chunks.push([item]);
-      else last.push(item);
+      if (last.length > 0 && ops + size(item.ops) > this.maxOps) {
+        chunks.push([item]);
+        ops = size(item.ops);
+      } else {
+        last.push(item);
+        ops += size(item.ops);
+      }
     }
-    await Promise.all(chunks.map((chunk, i) => this.sendChunk(entry.api, zoneId, chunk, i === 0)));
+    await Promise.all(chunks.map((chunk, i) => this.sendGroup(entry.api, zoneId, chunk, i === 0)));
   }
 
-  private async sendChunk(api: CloudflareApi, zoneId: string, items: Pending[], reserved: boolean): Promise<void> {
+  /**
+   * Sends a group as one batch. A batch is all or nothing: one clashing record fails it
+   * for everybody. Then the group is halved and each half sent again, so only the
+   * clashing hostname sees the error, at about 2·log2(n) extra calls rather than n.
+   * Failures that concern every item alike (credentials, rate limit, 5xx) are not split.
+   */
+  private async sendGroup(api: CloudflareApi, zoneId: string, items: Pending[], reserved: boolean): Promise<void> {
     try {
       const result = await send(api, zoneId, items, reserved);
-      const offsets = { deletes: 0, patches: 0, posts: 0 };
-      for (const item of items) {
-        const mine = {} as BatchResult;
-        for (const kind of KINDS) {
-          const n = item.ops[kind]?.length ?? 0;
-          (mine[kind] as unknown[]) = (result[kind] as unknown[]).slice(offsets[kind], offsets[kind] + n);
-          offsets[kind] += n;
-        }
-        item.resolve(mine);
-      }
+      distribute(items, result);
     } catch (error) {
-      // A batch is all or nothing: one clashing record fails it for everybody. Then
-      // each hostname goes on its own, so only the clashing one sees the error.
-      const perItem = items.length > 1 && error instanceof CloudflareError && (error.status ?? 0) >= 400 && (error.status ?? 0) < 500;
-      if (!perItem) {
-        for (const item of items) item.reject(error);
+      if (items.length > 1 && concernsSomeItems(error)) {
+        const half = Math.ceil(items.length / 2);
+        await this.sendGroup(api, zoneId, items.slice(0, half), false);
+        await this.sendGroup(api, zoneId, items.slice(half), false);
         return;
       }
-      for (const item of items) await send(api, zoneId, [item], false).then(item.resolve, item.reject);
+      for (const item of items) item.reject(error);
     }
   }
 }
 
-const size = (ops: BatchOps): number => KINDS.reduce((n, k) => n + (ops[k]?.length ?? 0), 0);
+const size = (ops: DnsBatch): number => KINDS.reduce((n, k) => n + (ops[k]?.length ?? 0), 0);
 
-async function send(api: CloudflareApi, zoneId: string, items: Pending[], reserved: boolean): Promise<BatchResult> {
-  const merged: Record<string, unknown[]> = {};
-  for (const kind of KINDS) {
-    const all = items.flatMap((i): unknown[] => i.ops[kind] ?? []);
-    if (all.length > 0) merged[kind] = all;
+/** A 4xx about the records (a clash, a record already gone), not about the token. */
+const concernsSomeItems = (error: unknown): boolean =>
+  error instanceof CloudflareError && (error.status ?? 0) >= 400 && (error.status ?? 0) < 500 && !isPermissionError(error);
+
+async function send(api: CloudflareApi, zoneId: string, items: Pending[], reserved: boolean): Promise<DnsBatchResult> {
+  const batch: DnsBatch = {};
+  const deletes = items.flatMap((i) => i.ops.deletes ?? []);
+  const patches = items.flatMap((i) => i.ops.patches ?? []);
+  const posts = items.flatMap((i) => i.ops.posts ?? []);
+  if (deletes.length > 0) batch.deletes = deletes;
+  if (patches.length > 0) batch.patches = patches;
+  if (posts.length > 0) batch.posts = posts;
+  return api.call("dns.records.batch", (sdk) => batchDnsRecords(sdk, zoneId, batch), { reserved });
+}
+
+/** Hands each caller the results of its own changes (the answer keeps the request's order). */
+function distribute(items: Pending[], result: DnsBatchResult): void {
+  const offsets: Record<Kind, number> = { deletes: 0, patches: 0, posts: 0 };
+  const cut = <T>(list: T[], kind: Kind, ops: DnsBatch): T[] => {
+    const start = offsets[kind];
+    offsets[kind] += ops[kind]?.length ?? 0;
+    return list.slice(start, offsets[kind]);
+  };
+  for (const { ops, resolve } of items) {
+    resolve({ deletes: cut(result.deletes, "deletes", ops), patches: cut(result.patches, "patches", ops), posts: cut(result.posts, "posts", ops) });
   }
-  const result = (await api.call("dns.records.batch", (sdk) => sdk.dns.records.batch({ zone_id: zoneId, ...merged } as never), { reserved })) as Partial<BatchResult>;
-  return { deletes: result.deletes ?? [], patches: result.patches ?? [], posts: result.posts ?? [] };
 }

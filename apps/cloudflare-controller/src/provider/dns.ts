@@ -1,30 +1,28 @@
 // DNS records for a binding's hostnames: a proxied CNAME to the tunnel plus a TXT
 // record that marks it as KTube's (like external-dns's registry). A record without
-// our TXT is someone else's: it is reported, never changed.
-import { RequeueAfterError } from "@ktube/runtime";
+// our TXT is someone else's: it is reported, never changed. The TXT is public DNS, so
+// it names no namespace or object: `heritage=ktube,owner=<ownerId>,binding=<fingerprint>`.
+import { ProviderRateLimited } from "@ktube/provider-kit";
 import type { CloudflareApi } from "./api.ts";
-import type { BatchOps, BatchResult, DnsBatcher } from "./dns-batcher.ts";
+import { dnsRecordPages, type DnsBatch, type DnsBatchResult, type DnsRecord, type RecordBody } from "./cloudflare-sdk.ts";
+import type { DnsBatcher } from "./dns-batcher.ts";
+import { CloudflareError } from "./errors.ts";
+import { bindingFingerprint } from "./ownership.ts";
 import type { ZoneRef } from "./zones.ts";
 
-/** What the DNS functions work with: the API, the zone snapshots and the batcher of one account. */
-export interface DnsAccount {
+export type { DnsRecord } from "./cloudflare-sdk.ts";
+
+/** What the DNS functions work with: the API, the zone snapshots and the batcher of one session. */
+export interface DnsSession {
   api: CloudflareApi;
   records: ZoneRecords;
   batcher: DnsBatcher;
 }
 
-export interface DnsRecordLike {
-  id: string;
-  name: string;
-  type: string;
-  content: string;
-  proxied?: boolean;
-}
-
 export interface Owner {
   /** Distinguishes KTube installations sharing a zone (--owner-id). */
   ownerId: string;
-  /** namespace/name of the binding. */
+  /** `namespace/name` of the binding; only its fingerprint leaves the cluster. */
   binding: string;
 }
 
@@ -34,43 +32,114 @@ export const tunnelTarget = (tunnelId: string): string => `${tunnelId}.cfargotun
 export const ownershipRecordName = (hostname: string): string =>
   hostname.startsWith("*.") ? `_ktube-wildcard.${hostname.slice(2)}` : `_ktube.${hostname}`;
 
-export const ownershipContent = (owner: Owner): string => `"heritage=ktube,owner=${owner.ownerId},binding=${owner.binding}"`;
+const hostnameOfOwnershipRecord = (name: string): string =>
+  name.startsWith("_ktube-wildcard.") ? `*.${name.slice("_ktube-wildcard.".length)}` : name.slice("_ktube.".length);
 
-const RECORDS_PER_PAGE = 5000;
+/** The ownership TXT's content (quoted, as Cloudflare stores TXT content). */
+export const ownershipContent = (owner: Owner): string =>
+  `"heritage=ktube,owner=${owner.ownerId},binding=${bindingFingerprint(owner.binding)}"`;
 
 /**
- * A snapshot of the CNAME and TXT records of each zone, refreshed at most every
+ * The content earlier versions wrote (the binding's key in clear). Still recognised as
+ * ours, and rewritten to the hashed form the next time the binding is reconciled.
+ */
+const legacyOwnershipContent = (owner: Owner): string => `"heritage=ktube,owner=${owner.ownerId},binding=${owner.binding}"`;
+
+const isOwnershipOf = (record: DnsRecord, owner: Owner): boolean =>
+  record.type === "TXT" && (record.content === ownershipContent(owner) || record.content === legacyOwnershipContent(owner));
+
+const isKtubeMark = (record: DnsRecord): boolean => record.type === "TXT" && record.content.startsWith('"heritage=ktube,');
+
+/** Records that cannot live next to a CNAME of the same name. */
+const ADDRESS_TYPES: ReadonlySet<string> = new Set(["A", "AAAA"]);
+
+/** Records per list call. The schema allows up to 5,000,000; 5000 keeps one answer a few MB. */
+export const RECORDS_PER_PAGE = 5000;
+
+/** A zone's records, by id and by name. */
+export class ZoneSnapshot {
+  private readonly byId = new Map<string, DnsRecord>();
+  private readonly byName = new Map<string, Map<string, DnsRecord>>();
+
+  constructor(records: Iterable<DnsRecord> = []) {
+    for (const record of records) this.put(record);
+  }
+
+  put(record: DnsRecord): void {
+    this.remove(record.id);
+    this.byId.set(record.id, record);
+    const key = record.name.toLowerCase();
+    const named = this.byName.get(key) ?? new Map<string, DnsRecord>();
+    named.set(record.id, record);
+    this.byName.set(key, named);
+  }
+
+  remove(id: string): void {
+    const old = this.byId.get(id);
+    if (!old) return;
+    this.byId.delete(id);
+    const key = old.name.toLowerCase();
+    const named = this.byName.get(key);
+    named?.delete(id);
+    if (named?.size === 0) this.byName.delete(key);
+  }
+
+  /** Every record named `name`, of any type. */
+  at(name: string): DnsRecord[] {
+    return [...(this.byName.get(name.toLowerCase())?.values() ?? [])];
+  }
+
+  all(): IterableIterator<DnsRecord> {
+    return this.byId.values();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}
+
+export interface ZoneRecordsOptions {
+  /** How long a listing is trusted (our own writes keep it current meanwhile). */
+  ttlMs?: number;
+  recordsPerPage?: number;
+}
+
+/**
+ * A snapshot of every record of each zone (all types: an A record in the way of a
+ * CNAME must be seen before writing), listed to the last page, refreshed at most every
  * `ttlMs` and kept current with our own writes: a thousand bindings in one zone cost
- * one list call, not a thousand. Concurrent readers share one refresh, and writes made
+ * one listing, not a thousand. Concurrent readers share one refresh, and writes made
  * while a refresh is under way are laid over its result, so a snapshot never loses a
  * record we wrote (which would make a deletion miss it and leak it).
  */
 export class ZoneRecords {
-  private readonly zones = new Map<string, { records: Map<string, DnsRecordLike>; at: number }>();
-  private readonly refreshing = new Map<string, Promise<Map<string, DnsRecordLike>>>();
-  private readonly writes = new Map<string, Array<{ at: number; apply: (records: Map<string, DnsRecordLike>) => void }>>();
+  private readonly zones = new Map<string, { snapshot: ZoneSnapshot; at: number }>();
+  private readonly refreshing = new Map<string, Promise<ZoneSnapshot>>();
+  private readonly writes = new Map<string, Array<{ at: number; apply: (snapshot: ZoneSnapshot) => void }>>();
   private readonly ttlMs: number;
+  private readonly recordsPerPage: number;
 
-  constructor(ttlMs = 5 * 60_000) {
-    this.ttlMs = ttlMs;
+  constructor(options: ZoneRecordsOptions = {}) {
+    this.ttlMs = options.ttlMs ?? 5 * 60_000;
+    this.recordsPerPage = options.recordsPerPage ?? RECORDS_PER_PAGE;
   }
 
-  async records(api: CloudflareApi, zone: ZoneRef): Promise<Map<string, DnsRecordLike>> {
+  async snapshot(api: CloudflareApi, zone: ZoneRef): Promise<ZoneSnapshot> {
     const cached = this.zones.get(zone.id);
-    if (cached && Date.now() - cached.at < this.ttlMs) return cached.records;
+    if (cached && Date.now() - cached.at < this.ttlMs) return cached.snapshot;
     const running = this.refreshing.get(zone.id);
     if (running) return running;
     const started = Date.now();
     const refresh = this.list(api, zone).then(
-      (records) => {
+      (snapshot) => {
         const writes = (this.writes.get(zone.id) ?? []).filter((w) => w.at >= started);
-        for (const w of writes) w.apply(records);
+        for (const w of writes) w.apply(snapshot);
         this.writes.set(zone.id, writes);
         if (this.refreshing.get(zone.id) === refresh) {
-          this.zones.set(zone.id, { records, at: Date.now() });
+          this.zones.set(zone.id, { snapshot, at: Date.now() });
           this.refreshing.delete(zone.id);
         }
-        return records;
+        return snapshot;
       },
       (error: unknown) => {
         if (this.refreshing.get(zone.id) === refresh) this.refreshing.delete(zone.id);
@@ -82,9 +151,9 @@ export class ZoneRecords {
   }
 
   /** Records a change we made, in the snapshot and in any refresh under way. */
-  applyWrite(zoneId: string, apply: (records: Map<string, DnsRecordLike>) => void): void {
+  applyWrite(zoneId: string, apply: (snapshot: ZoneSnapshot) => void): void {
     const cached = this.zones.get(zoneId);
-    if (cached) apply(cached.records);
+    if (cached) apply(cached.snapshot);
     const writes = this.writes.get(zoneId) ?? [];
     writes.push({ at: Date.now(), apply });
     this.writes.set(zoneId, writes);
@@ -96,67 +165,85 @@ export class ZoneRecords {
     this.refreshing.delete(zoneId);
   }
 
-  private async list(api: CloudflareApi, zone: ZoneRef): Promise<Map<string, DnsRecordLike>> {
-    const list = async (type: "CNAME" | "TXT") =>
-      api.all("dns.records.list", (sdk) => sdk.dns.records.list({ zone_id: zone.id, type, per_page: RECORDS_PER_PAGE }), RECORDS_PER_PAGE);
-    const records = new Map<string, DnsRecordLike>();
-    for (const r of [...(await list("CNAME")), ...(await list("TXT"))]) {
-      records.set(r.id, { id: r.id, name: r.name, type: r.type, content: String(r.content ?? ""), proxied: r.proxied ?? false });
-    }
-    return records;
+  private async list(api: CloudflareApi, zone: ZoneRef): Promise<ZoneSnapshot> {
+    return new ZoneSnapshot(await api.all("dns.records.list", (sdk) => dnsRecordPages(sdk, zone.id, this.recordsPerPage)));
   }
 }
 
 export type DnsOutcome =
   | { kind: "unchanged" }
   | { kind: "written" }
-  | { kind: "notOwned"; message: string };
+  /**
+   * A record we did not make is in the way, and stays: `DNSRecordConflict` for a record
+   * of another type at the name (an A record where our CNAME would go),
+   * `DNSRecordNotOwned` for a CNAME or ownership TXT without our mark.
+   */
+  | { kind: "notOwned"; reason: "DNSRecordConflict" | "DNSRecordNotOwned"; message: string };
 
-/** Makes `hostname` a proxied CNAME to the tunnel, owned by `owner`; written through the batcher when something must change. */
-export async function ensureDnsRecord(account: DnsAccount, zone: ZoneRef, hostname: string, tunnelId: string, owner: Owner): Promise<DnsOutcome> {
-  const snapshot = await account.records.records(account.api, zone);
-  const records = [...snapshot.values()];
-  const txtName = ownershipRecordName(hostname);
+/**
+ * Makes `hostname` a proxied CNAME to the tunnel, owned by `owner`. Anything in the way
+ * is reported before any write; otherwise the changes go through the batcher (none
+ * when everything is as it should be). Cloudflare's own "a record with that host
+ * already exists" answer is reported the same way.
+ */
+export async function ensureDnsRecord(session: DnsSession, zone: ZoneRef, hostname: string, tunnelId: string, owner: Owner): Promise<DnsOutcome> {
+  const snapshot = await session.records.snapshot(session.api, zone);
   const ours = ownershipContent(owner);
-  const txt = records.filter((r) => r.type === "TXT" && r.name === txtName);
-  const cname = records.find((r) => r.type === "CNAME" && r.name === hostname);
-  const ownedTxt = txt.find((r) => r.content === ours);
-  const foreignTxt = txt.find((r) => r.content.startsWith('"heritage=ktube,') && r.content !== ours);
-  if (!ownedTxt && foreignTxt) {
-    return { kind: "notOwned", message: `DNS record ${hostname} belongs to another KTube owner (${foreignTxt.content}); it is left alone` };
+  const txtName = ownershipRecordName(hostname);
+  const marks = snapshot.at(txtName).filter(isKtubeMark);
+  const ownedTxt = marks.find((r) => isOwnershipOf(r, owner));
+  if (!ownedTxt && marks.length > 0) {
+    return notOwned("DNSRecordNotOwned", `DNS record ${hostname} is marked as another KTube binding's (${txtName}); it is left alone`);
   }
+  const atHost = snapshot.at(hostname);
+  const address = atHost.find((r) => ADDRESS_TYPES.has(r.type));
+  if (address) {
+    return notOwned("DNSRecordConflict", `an ${address.type} record ${hostname} -> ${address.content} exists, so no CNAME to the tunnel can be added; it is left alone`);
+  }
+  const cname = atHost.find((r) => r.type === "CNAME");
   if (cname && !ownedTxt) {
-    return { kind: "notOwned", message: `a CNAME record ${hostname} -> ${cname.content} exists and was not made by KTube; it is left alone` };
+    return notOwned("DNSRecordNotOwned", `a CNAME record ${hostname} -> ${cname.content} exists and was not made by KTube; it is left alone`);
   }
   const target = tunnelTarget(tunnelId);
-  if (cname && cname.content === target && cname.proxied) return { kind: "unchanged" };
+  const txtCurrent = ownedTxt?.content === ours;
+  if (txtCurrent && cname?.content === target && cname.proxied) return { kind: "unchanged" };
 
-  const comment = `managed by KTube (${owner.binding})`;
-  const cnameBody = { type: "CNAME" as const, name: hostname, content: target, proxied: true, ttl: 1 as const, comment };
+  const comment = `managed by KTube (owner ${owner.ownerId}, binding ${bindingFingerprint(owner.binding)})`;
+  const cnameBody: RecordBody = { type: "CNAME", name: hostname, content: target, proxied: true, ttl: 1, comment };
+  const txtBody: RecordBody = { type: "TXT", name: txtName, content: ours, ttl: 1, comment };
+  const posts: RecordBody[] = [];
+  const patches: Array<RecordBody & { id: string }> = [];
   // The ownership TXT goes first: a crash in between leaves a record we can still claim.
-  const result = await submit(account, zone.id, {
-    ...(cname ? { patches: [{ id: cname.id, ...cnameBody }] } : {}),
-    posts: [...(ownedTxt ? [] : [{ type: "TXT" as const, name: txtName, content: ours, ttl: 1 as const, comment }]), ...(cname ? [] : [cnameBody])],
-  });
-  account.records.applyWrite(zone.id, (records) => {
-    for (const r of [...result.posts, ...result.patches]) {
-      records.set(r.id, { id: r.id, name: r.name, type: r.type, content: String(r.content ?? ""), proxied: r.proxied ?? false });
-    }
+  if (!ownedTxt) posts.push(txtBody);
+  else if (!txtCurrent) patches.push({ id: ownedTxt.id, ...txtBody });
+  if (cname) patches.push({ id: cname.id, ...cnameBody });
+  else posts.push(cnameBody);
+
+  let result: DnsBatchResult;
+  try {
+    result = await submit(session, zone.id, { posts, patches });
+  } catch (error) {
+    if (error instanceof CloudflareError && error.reason === "DNSRecordConflict") return notOwned("DNSRecordConflict", error.message);
+    throw error;
+  }
+  session.records.applyWrite(zone.id, (s) => {
+    for (const r of [...result.posts, ...result.patches]) s.put(r);
   });
   return { kind: "written" };
 }
 
-/** Removes `hostname`'s CNAME and ownership TXT if they are ours; anything else stays. */
-export async function deleteDnsRecord(account: DnsAccount, zone: ZoneRef, hostname: string, owner: Owner): Promise<boolean> {
-  const snapshot = await account.records.records(account.api, zone);
-  const records = [...snapshot.values()];
-  const ownedTxt = records.find((r) => r.type === "TXT" && r.name === ownershipRecordName(hostname) && r.content === ownershipContent(owner));
+const notOwned = (reason: "DNSRecordConflict" | "DNSRecordNotOwned", message: string): DnsOutcome => ({ kind: "notOwned", reason, message });
+
+/** Removes `hostname`'s CNAME and ownership TXT if they are ours; anything else stays. Returns whether it removed anything. */
+export async function deleteDnsRecord(session: DnsSession, zone: ZoneRef, hostname: string, owner: Owner): Promise<boolean> {
+  const snapshot = await session.records.snapshot(session.api, zone);
+  const ownedTxt = snapshot.at(ownershipRecordName(hostname)).find((r) => isOwnershipOf(r, owner));
   if (!ownedTxt) return false;
-  const cname = records.find((r) => r.type === "CNAME" && r.name === hostname);
-  const deletes = [ownedTxt, ...(cname ? [cname] : [])];
-  await submit(account, zone.id, { deletes: deletes.map((r) => ({ id: r.id })) });
-  account.records.applyWrite(zone.id, (records) => {
-    for (const r of deletes) records.delete(r.id);
+  const cname = snapshot.at(hostname).find((r) => r.type === "CNAME");
+  const deletes = [...(cname ? [cname] : []), ownedTxt];
+  await submit(session, zone.id, { deletes: deletes.map((r) => ({ id: r.id })) });
+  session.records.applyWrite(zone.id, (s) => {
+    for (const r of deletes) s.remove(r.id);
   });
   return true;
 }
@@ -167,19 +254,19 @@ export async function deleteDnsRecord(account: DnsAccount, zone: ZoneRef, hostna
  * budget was spent, or a 429) leaves the snapshot alone; re-listing then would only
  * spend more of the budget.
  */
-async function submit(account: DnsAccount, zoneId: string, ops: BatchOps): Promise<BatchResult> {
+async function submit(session: DnsSession, zoneId: string, batch: DnsBatch): Promise<DnsBatchResult> {
   try {
-    return await account.batcher.submit(account.api, zoneId, ops);
+    return await session.batcher.submit(session.api, zoneId, batch);
   } catch (error) {
-    if (!(error instanceof RequeueAfterError)) account.records.forget(zoneId);
+    if (!(error instanceof ProviderRateLimited)) session.records.forget(zoneId);
     throw error;
   }
 }
 
 /** Every hostname `owner` holds in `zone`, found from the ownership TXT records. */
-export async function ownedHostnames(account: DnsAccount, zone: ZoneRef, owner: Owner): Promise<string[]> {
-  const ours = ownershipContent(owner);
-  return [...(await account.records.records(account.api, zone)).values()]
-    .filter((r) => r.type === "TXT" && r.content === ours)
-    .map((r) => (r.name.startsWith("_ktube-wildcard.") ? `*.${r.name.slice("_ktube-wildcard.".length)}` : r.name.slice("_ktube.".length)));
+export async function ownedHostnames(session: DnsSession, zone: ZoneRef, owner: Owner): Promise<string[]> {
+  const snapshot = await session.records.snapshot(session.api, zone);
+  const hostnames: string[] = [];
+  for (const r of snapshot.all()) if (isOwnershipOf(r, owner)) hostnames.push(hostnameOfOwnershipRecord(r.name));
+  return hostnames;
 }

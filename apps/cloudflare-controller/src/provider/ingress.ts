@@ -1,8 +1,8 @@
 // The tunnel's remote-managed configuration: one ingress document built from every
-// accepted binding, sorted so the most specific rule matches first, ending with the
+// accepted route, sorted so the most specific rule matches first, ending with the
 // catch-all. cloudflared takes the first rule that matches, so order is meaning.
 import type { Route } from "@ktube/api";
-import type { BindingVerdict } from "@ktube/routing";
+import { normalizePath, type ResolvedRoute } from "@ktube/routing";
 
 export interface IngressRule {
   hostname?: string;
@@ -19,11 +19,15 @@ export const CATCH_ALL: IngressRule = { service: "http_status:404" };
 
 const SCHEME: Partial<Record<Route["protocol"], string>> = { HTTP: "http", HTTPS: "https", TCP: "tcp" };
 
-/** A route's path prefix as the regular expression cloudflared matches paths with. */
+/**
+ * A route's path prefix as the regular expression cloudflared matches paths with;
+ * undefined for the whole hostname. `/api`, `/api/` and `/api//` are one prefix (the
+ * same claim in @ktube/routing), so they render the same.
+ */
 export function pathRegex(prefix: string | undefined): string | undefined {
-  if (!prefix || prefix === "/") return undefined;
-  const trimmed = prefix.replace(/\/+$/, "");
-  return `^${trimmed.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(/.*)?$`;
+  const normalized = normalizePath(prefix);
+  if (normalized === "/") return undefined;
+  return `^${normalized.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(/.*)?$`;
 }
 
 /** cloudflared's originRequest keys, from the route's (durations are Go durations in both). */
@@ -34,7 +38,7 @@ function originRequest(route: Route): Record<string, unknown> | undefined {
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-/** Exact hostnames before wildcards, longer paths before shorter, then by name. */
+/** Exact hostnames before wildcards, longer paths before shorter, then by hostname and path. */
 export function compareRules(a: IngressRule, b: IngressRule): number {
   const wa = a.hostname?.startsWith("*.") ? 1 : 0;
   const wb = b.hostname?.startsWith("*.") ? 1 : 0;
@@ -45,21 +49,29 @@ export function compareRules(a: IngressRule, b: IngressRule): number {
   return `${a.hostname}${a.path ?? ""}`.localeCompare(`${b.hostname}${b.path ?? ""}`);
 }
 
-export function renderIngressConfig(verdicts: Iterable<BindingVerdict>): IngressConfig {
-  const rules: IngressRule[] = [];
-  for (const verdict of verdicts) {
-    if (verdict.accepted.status !== "True") continue;
-    for (const { resolved } of verdict.routes) {
-      if (!resolved) continue;
-      const { route, host, port } = resolved;
-      const scheme = SCHEME[route.protocol];
-      if (!scheme || !route.hostname) continue;
-      const path = pathRegex(route.path);
-      const origin = originRequest(route);
-      rules.push({ hostname: route.hostname, ...(path ? { path } : {}), service: `${scheme}://${host}:${port}`, ...(origin ? { originRequest: origin } : {}) });
-    }
+/** The rule for one route, or undefined for a route a named tunnel does not serve by hostname (UDP, TLS, no hostname). */
+export function ingressRule({ route, host, port }: ResolvedRoute): IngressRule | undefined {
+  const scheme = SCHEME[route.protocol];
+  if (!scheme || !route.hostname) return undefined;
+  const path = pathRegex(route.path);
+  const origin = originRequest(route);
+  return { hostname: route.hostname, ...(path ? { path } : {}), service: `${scheme}://${host}:${port}`, ...(origin ? { originRequest: origin } : {}) };
+}
+
+/**
+ * The ingress document for the accepted routes of one tunnel. Pass them oldest binding
+ * first: when two routes render the same hostname and path, the first one's rule is kept
+ * (routing admits only one; this keeps the document well-formed if it did not).
+ */
+export function renderIngressConfig(routes: Iterable<ResolvedRoute>): IngressConfig {
+  const rules = new Map<string, IngressRule>();
+  for (const resolved of routes) {
+    const rule = ingressRule(resolved);
+    if (!rule) continue;
+    const key = `${rule.hostname}\u0000${rule.path ?? ""}`;
+    if (!rules.has(key)) rules.set(key, rule);
   }
-  return { ingress: [...rules.sort(compareRules), CATCH_ALL] };
+  return { ingress: [...[...rules.values()].sort(compareRules), CATCH_ALL] };
 }
 
 /** The public URL of a route served by a named tunnel. */

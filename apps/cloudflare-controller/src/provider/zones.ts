@@ -1,11 +1,11 @@
-// The account's zones, and which one a hostname belongs to (the longest suffix).
+// The zones one token sees in one account, and which one a hostname belongs to (the
+// longest suffix).
 import type { CloudflareApi } from "./api.ts";
+import { zonePages, type ZoneRef } from "./cloudflare-sdk.ts";
 
-export interface ZoneRef {
-  id: string;
-  name: string;
-}
+export type { ZoneRef } from "./cloudflare-sdk.ts";
 
+/** The schema's maximum for GET /zones. */
 const ZONES_PER_PAGE = 50;
 
 export class ZoneDirectory {
@@ -17,14 +17,14 @@ export class ZoneDirectory {
     this.ttlMs = ttlMs;
   }
 
-  /** The account's zones; concurrent callers share one listing. */
+  /** The account's zones, every page; concurrent callers share one listing. */
   async zones(api: CloudflareApi): Promise<ZoneRef[]> {
     if (this.cached && Date.now() - this.cached.at < this.ttlMs) return this.cached.zones;
     this.listing ??= api
-      .all("zones.list", (sdk) => sdk.zones.list({ account: { id: api.accountId }, per_page: ZONES_PER_PAGE }), ZONES_PER_PAGE)
+      .all("zones.list", (sdk) => zonePages(sdk, api.accountId, ZONES_PER_PAGE))
       .then((zones) => {
-        this.cached = { zones: zones.map((z) => ({ id: z.id, name: z.name })), at: Date.now() };
-        return this.cached.zones;
+        this.cached = { zones, at: Date.now() };
+        return zones;
       })
       .finally(() => (this.listing = undefined));
     return this.listing;
@@ -34,9 +34,14 @@ export class ZoneDirectory {
   async zoneFor(api: CloudflareApi, hostname: string): Promise<ZoneRef | undefined> {
     return zoneForHostname(await this.zones(api), hostname);
   }
+
+  /** Drops the listing (a zone was added, or a call said the zone is gone). */
+  forget(): void {
+    this.cached = undefined;
+  }
 }
 
-export function zoneForHostname(zones: ZoneRef[], hostname: string): ZoneRef | undefined {
+export function zoneForHostname(zones: readonly ZoneRef[], hostname: string): ZoneRef | undefined {
   const bare = hostname.replace(/^\*\./, "");
   return zones
     .filter((z) => bare === z.name || bare.endsWith(`.${z.name}`))
