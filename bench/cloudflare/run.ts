@@ -5,8 +5,9 @@
 //
 //   npm run bench:cloudflare -w @ktube/bench [-- --bindings 1000 --tunnels 10 --latency 50 --steady 60 --write]
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
-import { setupCloudflareControllers } from "@ktube/cloudflare-controller/setup";
+import { cloudflarePlugin } from "@ktube/cloudflare-controller/plugin";
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
+import { registerProviderControllers } from "@ktube/provider-kit";
 import { createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
 import { ControlPlane, installCrds } from "@ktube/testenv";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -48,7 +49,12 @@ const zones = Array.from({ length: TUNNELS }, (_, i) => fake.addZone(`z${i}.exam
 await fake.start();
 
 const manager = new Manager({ kubeConfig: kc, name: "cloudflare-controller", logger: createLogger({ level: process.env.LOG_LEVEL ?? "warn" }), probeAddress: false, metricsAddress: false });
-setupCloudflareControllers(manager, { namespace: NS, ownerId: "bench", cloudflaredImage: "cloudflared:bench", maxConcurrentReconciles: Number(args.workers), configDelayMs: 1000, cloudflareApiUrl: fake.baseUrl });
+registerProviderControllers(manager, cloudflarePlugin({ ownerId: "bench", cloudflaredImage: "cloudflared:bench", apiUrl: fake.baseUrl }), {
+  namespace: NS,
+  managedBy: "ktube-cloudflare-controller",
+  maxConcurrentReconciles: Number(args.workers),
+  configDelayMs: 1000,
+});
 
 await client.create(Core.Namespace, { metadata: { name: NS } });
 await client.create(Core.Secret, { metadata: { name: "cloudflare-api", namespace: NS }, stringData: { token: "bench-token" } } as KubeObject);

@@ -3,9 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
-import { setupCloudflareControllers } from "@ktube/cloudflare-controller/setup";
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
-import { createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
+import { ApiError, createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
 import { createTestNamespace, deleteTestNamespace, ensureHelm, eventually, kubectl, testKubeConfig } from "@ktube/testenv";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -41,9 +40,16 @@ const render = async (chart: string, extra: string[] = []) =>
     .filter(Boolean);
 
 describe("charts", () => {
-  it("pass helm lint (umbrella and subchart)", async () => {
-    for (const chart of [UMBRELLA, CLOUDFLARE]) {
-      const out = await helmRun(["lint", "--strict", chart]);
+  it("pass helm lint (umbrella and subchart), with default values and with every option set", async () => {
+    const options = ["quickTunnels.enabled=true", "providerSelector=shard=a", "leaderElection.id=cloudflare-shard-a", "admissionPolicy.enabled=false"];
+    const set = (prefix: string) => options.flatMap((o) => ["--set", `${prefix}${o}`]);
+    for (const [chart, values] of [
+      [UMBRELLA, []],
+      [UMBRELLA, set("cloudflare-controller.")],
+      [CLOUDFLARE, []],
+      [CLOUDFLARE, set("")],
+    ] as const) {
+      const out = await helmRun(["lint", "--strict", chart, ...values]);
       expect(out).toContain("0 chart(s) failed");
     }
   });
@@ -60,12 +66,30 @@ describe("charts", () => {
         "ClusterRole/ktube-cloudflare-controller",
         "Role/ktube-cloudflare-controller",
         "Deployment/ktube-cloudflare-controller",
+        "ValidatingAdmissionPolicy/ktube-cloudflare-controller-managed-objects",
+        "ValidatingAdmissionPolicyBinding/ktube-cloudflare-controller-managed-objects",
+        "ValidatingAdmissionPolicy/ktube-cloudflare-controller-connector-pods",
+        "ValidatingAdmissionPolicyBinding/ktube-cloudflare-controller-connector-pods",
       ]),
     );
     const clusterRole = objects.find((o) => o.kind === "ClusterRole")!;
-    const secretRules = clusterRole.rules!.filter((r) => r.resources.includes("secrets"));
-    expect(secretRules.flatMap((r) => r.verbs).sort()).toEqual(["create", "patch"]);
-    expect(clusterRole.rules!.some((r) => r.verbs.includes("*") || r.resources.includes("*"))).toBe(false);
+    const rules = clusterRole.rules!;
+    const verbsOn = (resource: string) => [...new Set(rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.verbs))].sort();
+    expect(rules.some((r) => r.verbs.includes("*") || r.resources.includes("*") || r.apiGroups.includes("*"))).toBe(false);
+    // Secrets cluster-wide: write the connector token, never read (reads only in its namespace, in the Role).
+    expect(verbsOn("secrets")).toEqual(["create", "patch", "update"]);
+    // Status only through patch.
+    for (const status of ["tunnelproviders/status", "tunnels/status", "tunnelbindings/status"]) expect(verbsOn(status)).toEqual(["patch"]);
+    expect(rules.filter((r) => r.resources.some((res) => res.endsWith("/status"))).flatMap((r) => r.verbs)).toEqual(["patch"]);
+    // Services: read only, unless quick tunnels are enabled (below).
+    expect(verbsOn("services")).toEqual(["get", "list", "watch"]);
+    expect(verbsOn("deployments")).toEqual(["create", "delete", "get", "list", "patch", "update", "watch"]);
+    expect(verbsOn("poddisruptionbudgets")).toEqual(["create", "delete", "get", "list", "patch", "update", "watch"]);
+    const role = objects.find((o) => o.kind === "Role")!;
+    expect(role.rules).toEqual([
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+    ]);
     const deployment = objects.find((o) => o.kind === "Deployment")! as unknown as {
       spec: { template: { spec: { securityContext: Record<string, unknown>; containers: Array<{ securityContext: Record<string, unknown>; args: string[] }> } } };
     };
@@ -75,10 +99,22 @@ describe("charts", () => {
     expect(pod.containers[0]!.args).toContain("--leader-elect=true");
   });
 
-  it("take values: a provider selector and owner id reach the controller's flags", async () => {
-    const objects = await render(CLOUDFLARE, ["--set", "providerSelector=shard=a", "--set", "ownerId=blue"]);
-    const args = (objects.find((o) => o.kind === "Deployment") as unknown as { spec: { template: { spec: { containers: Array<{ args: string[] }> } } } }).spec.template.spec.containers[0]!.args;
-    expect(args).toEqual(expect.arrayContaining(["--provider-selector=shard=a", "--owner-id=blue"]));
+  it("take values: a provider selector, owner id and Lease name reach the controller's flags", async () => {
+    const argsOf = (objects: KubeObject[]) =>
+      (objects.find((o) => o.kind === "Deployment") as unknown as { spec: { template: { spec: { containers: Array<{ args: string[] }> } } } }).spec.template.spec.containers[0]!.args;
+    const args = argsOf(await render(CLOUDFLARE, ["--set", "providerSelector=shard=a", "--set", "ownerId=blue", "--set", "leaderElection.id=cloudflare-shard-a"]));
+    expect(args).toEqual(expect.arrayContaining(["--provider-selector=shard=a", "--owner-id=blue", "--leader-election-id=cloudflare-shard-a"]));
+    // No id: the controller derives the Lease name from its provider selector.
+    expect(argsOf(await render(CLOUDFLARE)).filter((a) => a.startsWith("--leader-election-id"))).toEqual([]);
+  });
+
+  it("take values: quickTunnels.enabled grants writes on Services; admissionPolicy.enabled=false drops the policies", async () => {
+    const objects = await render(CLOUDFLARE, ["--set", "quickTunnels.enabled=true"]);
+    const rules = objects.find((o) => o.kind === "ClusterRole")!.rules!;
+    expect(rules.filter((r) => r.resources.includes("services")).flatMap((r) => r.verbs).sort()).toEqual(["create", "delete", "get", "list", "patch", "update", "watch"]);
+    const kinds = (await render(CLOUDFLARE, ["--set", "admissionPolicy.enabled=false"])).map((o) => o.kind);
+    expect(kinds).toContain("ClusterRole");
+    expect(kinds.filter((k) => k?.startsWith("ValidatingAdmissionPolicy"))).toEqual([]);
   });
 
   it("apply to the API server (server-side dry run)", async () => {
@@ -87,13 +123,21 @@ describe("charts", () => {
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("deployment.apps/ktube-cloudflare-controller serverside-applied (server dry run)");
+    expect(result.stdout).toContain("validatingadmissionpolicy.admissionregistration.k8s.io/ktube-cloudflare-controller-managed-objects serverside-applied (server dry run)");
+    expect(result.stdout).toContain("validatingadmissionpolicybinding.admissionregistration.k8s.io/ktube-cloudflare-controller-connector-pods serverside-applied (server dry run)");
   });
 });
 
 describe("the controller with only the chart's RBAC", () => {
   it("serves a tunnel and a binding, and cannot read Secrets outside its namespace", async () => {
-    // Install the chart's RBAC for real (the Deployment cannot run here: no nodes).
-    const manifest = await helmRun(["template", "ktube", CLOUDFLARE, "--namespace", ns, "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"]);
+    // Imported here, not at the top: the chart tests above must not depend on the app loading.
+    const { cloudflarePlugin } = await import("@ktube/cloudflare-controller/plugin");
+    const { registerProviderControllers } = await import("@ktube/provider-kit");
+    // Install the chart's RBAC and admission policies for real (the Deployment cannot run here: no nodes).
+    const manifest = await helmRun([
+      "template", "ktube", CLOUDFLARE, "--namespace", ns,
+      "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml", "--show-only", "templates/admission-policy.yaml",
+    ]);
     const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
     expect(applied.code).toBe(0);
     const sa = `system:serviceaccount:${ns}:ktube-cloudflare-controller`;
@@ -113,6 +157,19 @@ describe("the controller with only the chart's RBAC", () => {
       currentContext: "controller",
     });
 
+    // Barrier: the policies are enforced (a write the controller must never make is refused)
+    // before the controller runs, so "no 403" below also proves they never refuse its real writes.
+    const asControllerClient = new KubeClient(asController);
+    await eventually(async () => {
+      const refused = await asControllerClient
+        .request("POST", `/apis/apps/v1/namespaces/${ns}/deployments`, {
+          query: { dryRun: "All" },
+          body: { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "unmarked" }, spec: { selector: { matchLabels: { a: "b" } }, template: { metadata: { labels: { a: "b" } }, spec: { containers: [{ name: "c", image: "x" }] } } } },
+        })
+        .then(() => false, (e: unknown) => e instanceof ApiError && e.status === 403);
+      if (!refused) throw new Error("the admission policy does not refuse unmanaged writes yet");
+    }, 30_000);
+
     const fake = new FakeCloudflare();
     const account = fake.addAccount();
     fake.addToken("rbac-token", [account]);
@@ -127,7 +184,12 @@ describe("the controller with only the chart's RBAC", () => {
       metricsAddress: false,
       leaderElection: { namespace: ns },
     });
-    setupCloudflareControllers(manager, { namespace: ns, ownerId: "rbac", cloudflaredImage: "cloudflared:test", maxConcurrentReconciles: 2, configDelayMs: 100, cloudflareApiUrl: fake.baseUrl });
+    registerProviderControllers(manager, cloudflarePlugin({ ownerId: "rbac", cloudflaredImage: "cloudflared:test", apiUrl: fake.baseUrl }), {
+      namespace: ns,
+      managedBy: "ktube-cloudflare-controller",
+      maxConcurrentReconciles: 2,
+      configDelayMs: 100,
+    });
     const apps = await createTestNamespace(kc, "rbac-apps");
     try {
       await manager.start();

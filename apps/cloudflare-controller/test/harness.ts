@@ -33,6 +33,8 @@ export interface Harness {
   /** Runs the real program (src/main.ts) as a child process, as a cluster would. */
   startProcess(extraArgs?: string[]): ControllerProcess;
   namespace(prefix: string, labels?: Record<string, string>): Promise<string>;
+  /** The namespaces this test file made (its objects live only there). */
+  namespaces: string[];
   close(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function createHarness(): Promise<Harness> {
     controllerNs,
     id,
     providerLabels: { "ktube.dev/test-harness": id },
+    namespaces,
     async startController(options = {}) {
       const { providerSelector = `ktube.dev/test-harness=${id}`, ...pluginOptions } = options;
       const manager = new Manager({

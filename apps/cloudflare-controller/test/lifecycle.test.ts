@@ -1,13 +1,15 @@
 // The cloudflare controller end to end: provider, tunnel, bindings, DNS, Access, deletion.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
-import { ApiError, PatchType, sleep, type KubeObject } from "@ktube/runtime";
+import { ApiError, PatchType, type KubeObject } from "@ktube/runtime";
 import { eventually, kubectl } from "@ktube/testenv";
-import { cloudflaredName } from "../src/manifests/cloudflared.ts";
+import Cloudflare from "cloudflare";
+import { bindingFingerprint } from "../src/provider/ownership.ts";
 import {
   binding,
   cloudflareProvider,
   condition,
+  TOKEN,
   connectTunnel,
   createHarness,
   provider,
@@ -61,20 +63,19 @@ describe("TunnelProvider", () => {
     expect(events.stdout).not.toContain("s3cr3t-bad-token");
   });
 
-  it("serves only the providers its --provider-selector matches", async () => {
-    const name = `cf-other-shard-${h.id}`;
-    const other = { ...cloudflareProvider(h, name), metadata: { name, labels: { "ktube.dev/test-harness": "another-shard" } } };
-    await h.client.create(TunnelProviderResource, other as KubeObject);
-    await sleep(1500);
-    expect(await status(h, "TunnelProvider", undefined, name)).toEqual({});
-    await h.client.delete(TunnelProviderResource, undefined, name);
-  });
-
-  it("leaves providers of other types alone", async () => {
-    const name = `edge-${h.id}`;
-    await h.client.create(TunnelProviderResource, provider(h, name, { type: "edge", edge: {} }) as KubeObject);
-    await sleep(1500);
-    expect(await status(h, "TunnelProvider", undefined, name)).toEqual({});
+  it("serves only the providers its --provider-selector matches, and leaves other types alone", async () => {
+    const other = `cf-other-shard-${h.id}`;
+    await h.client.create(TunnelProviderResource, { ...cloudflareProvider(h, other), metadata: { name: other, labels: { "ktube.dev/test-harness": "another-shard" } } } as KubeObject);
+    const edge = `edge-${h.id}`;
+    await h.client.create(TunnelProviderResource, provider(h, edge, { type: "edge", edge: {} }) as KubeObject);
+    // Barrier: a provider it does serve, created after both, handled first in line after them.
+    const barrier = `cf-barrier-${h.id}`;
+    await h.client.create(TunnelProviderResource, cloudflareProvider(h, barrier) as KubeObject);
+    await waitForCondition(h, "TunnelProvider", undefined, barrier, "Ready", { status: "True" });
+    await eventually(() => expect(h.manager!.idle).toBe(true));
+    expect(await status(h, "TunnelProvider", undefined, other)).toEqual({});
+    expect(await status(h, "TunnelProvider", undefined, edge)).toEqual({});
+    for (const name of [other, edge, barrier]) await h.client.delete(TunnelProviderResource, undefined, name);
   });
 });
 
@@ -89,15 +90,22 @@ describe("Tunnel and bindings", () => {
     const cf = h.fake.tunnels.get(s.tunnelId!)!;
     expect(cf.name).toMatch(new RegExp(`^ktube-${ns}-home-[0-9a-f-]{8}$`));
     expect(cf.config_src).toBe("cloudflare");
-    const deployment = await eventually(() => h.client.get<KubeObject & { spec: { replicas: number; template: { spec: { containers: Array<{ image: string; securityContext: Record<string, unknown>; env: unknown[] }> } } } }>(Core.Deployment, ns, "home-cloudflared"));
+    type Container = { image: string; args: string[]; securityContext: Record<string, unknown>; env?: unknown[]; volumeMounts: unknown[] };
+    type DeploymentShape = KubeObject & { spec: { replicas: number; template: { spec: { containers: Container[]; volumes: unknown[] } } } };
+    const deployment = await eventually(() => h.client.get<DeploymentShape>(Core.Deployment, ns, "home-cloudflared"));
     expect(deployment.spec.replicas).toBe(2);
     const container = deployment.spec.template.spec.containers[0]!;
     expect(container.image).toBe("cloudflare/cloudflared:test");
     expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
-    expect(JSON.stringify(container.env)).toContain("secretKeyRef");
+    // The connector token is a mounted file, never an environment variable.
+    expect(container.env).toBeUndefined();
+    expect(container.args.slice(-2)).toEqual(["--token-file", "/etc/cloudflared/token/token"]);
+    expect(container.volumeMounts).toEqual([expect.objectContaining({ name: "token", mountPath: "/etc/cloudflared/token", readOnly: true })]);
+    expect(deployment.spec.template.spec.volumes).toEqual([{ name: "token", secret: expect.objectContaining({ secretName: "home-cloudflared" }) }]);
     expect(deployment.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "Tunnel", name: "home", controller: true });
     const secret = await h.client.get<KubeObject & { data: Record<string, string> }>(Core.Secret, ns, "home-cloudflared");
-    expect(JSON.parse(Buffer.from(Buffer.from(secret.data.TUNNEL_TOKEN!, "base64").toString(), "base64").toString())).toMatchObject({ t: s.tunnelId });
+    expect(JSON.parse(Buffer.from(Buffer.from(secret.data.token!, "base64").toString(), "base64").toString())).toMatchObject({ t: s.tunnelId });
+    expect(secret.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "Tunnel", name: "home", controller: true });
     await eventually(() => h.client.get(Core.PodDisruptionBudget, ns, "home-cloudflared"));
     // Not Ready until connectors are up.
     await waitForCondition(h, "Tunnel", ns, "home", "Ready", { status: "False", reason: "ConnectorsUnavailable" });
@@ -126,7 +134,9 @@ describe("Tunnel and bindings", () => {
         ],
       }),
     );
-    expect(records()).toEqual([`CNAME shop.example.com ${tunnelId}.cfargotunnel.com`, `TXT _ktube.shop.example.com "heritage=ktube,owner=test,binding=${ns}/shop"`]);
+    // The ownership mark is public DNS: it names no namespace or object, only a fingerprint.
+    expect(records()).toEqual([`CNAME shop.example.com ${tunnelId}.cfargotunnel.com`, `TXT _ktube.shop.example.com "heritage=ktube,owner=test,binding=${bindingFingerprint(`${ns}/shop`)}"`]);
+    expect(JSON.stringify([...h.fake.records.values()])).not.toContain(ns);
     expect([...h.fake.records.values()].find((r) => r.type === "CNAME")?.proxied).toBe(true);
     await waitForCondition(h, "Tunnel", ns, "home", "Ready", { status: "True" });
     expect((await status(h, "Tunnel", ns, "home")).boundRoutes).toBe(2);
@@ -178,16 +188,77 @@ describe("Tunnel and bindings", () => {
     const s = await waitForCondition(h, "TunnelBinding", ns, "zoneless", "ResolvedRefs", { status: "False", reason: "ZoneNotFound" });
     expect(condition(s, "ResolvedRefs")?.message).toBe(`no zone of account ${h.account} contains app.not-my-zone.example`);
     expect(condition(s, "Ready")).toMatchObject({ status: "False", reason: "ZoneNotFound" });
+    // No URL for a route that is not served.
+    expect(s.routes).toEqual([expect.objectContaining({ name: "web", ready: false })]);
+    expect(s.routes?.[0]?.url).toBeUndefined();
     await h.client.delete(TunnelBindingResource, ns, "zoneless");
+  });
+
+  it("reports an A record in the way of the CNAME, and writes nothing", async () => {
+    const zone = [...h.fake.zones.values()].find((z) => z.name === "example.com")!;
+    const theirs = h.fake.addRecord(zone.id, { type: "A", name: "legacy.example.com", content: "192.0.2.10" });
+    await h.client.create(TunnelBindingResource, binding(ns, "legacy", { name: "home" }, [{ name: "web", hostname: "legacy.example.com", service: { name: "web", port: "http" } }]) as KubeObject);
+    const s = await waitForCondition(h, "TunnelBinding", ns, "legacy", "Ready", { status: "False", reason: "DNSRecordConflict" });
+    expect(s.routes?.[0]?.message).toContain("an A record legacy.example.com -> 192.0.2.10 exists");
+    expect(s.routes?.[0]?.url).toBeUndefined();
+    // Nothing was written at that name: only the person's A record is there.
+    expect([...h.fake.records.values()].filter((r) => r.name === "legacy.example.com" || r.name === "_ktube.legacy.example.com")).toEqual([
+      expect.objectContaining({ id: theirs.id, type: "A", content: "192.0.2.10" }),
+    ]);
+    await h.client.delete(TunnelBindingResource, ns, "legacy");
+    await eventually(() => expect(h.client.get(TunnelBindingResource, ns, "legacy")).rejects.toBeInstanceOf(ApiError));
+    expect(h.fake.records.get(theirs.id)).toBeDefined();
+    const cf = new Cloudflare({ apiToken: TOKEN, baseURL: h.fake.baseUrl, maxRetries: 0 });
+    await cf.dns.records.delete(theirs.id, { zone_id: zone.id });
   });
 
   it("gives a contested hostname to the older binding and names the winner", async () => {
     await h.client.create(TunnelBindingResource, binding(ns, "late", { name: "home" }, [{ name: "web", hostname: "store.shop.example.org", service: { name: "web", port: "http" } }]) as KubeObject);
     const s = await waitForCondition(h, "TunnelBinding", ns, "late", "Accepted", { status: "False", reason: "Conflict" });
-    expect(condition(s, "Accepted")?.message).toContain(`held by TunnelBinding ${ns}/shop`);
+    expect(condition(s, "Accepted")?.message).toContain(`TunnelBinding ${ns}/shop`);
+    expect(s.routes?.[0]?.url).toBeUndefined();
     const events = await kubectl(["-n", ns, "get", "events", "--field-selector", "reason=Conflict", "-o", "name"]);
     expect(events.stdout.trim()).not.toBe("");
     await h.client.delete(TunnelBindingResource, ns, "late");
+  });
+
+  it("hands a contested hostname, DNS included, to the loser within seconds of the winner's deletion", async () => {
+    const route = { name: "web", hostname: "contested.example.com", service: { name: "web", port: "http" } };
+    // Created within one second, the older is decided by name: "a-winner" before "b-loser".
+    await h.client.create(TunnelBindingResource, binding(ns, "a-winner", { name: "home" }, [route]) as KubeObject);
+    await waitForCondition(h, "TunnelBinding", ns, "a-winner", "Ready", { status: "True" });
+    await h.client.create(TunnelBindingResource, binding(ns, "b-loser", { name: "home" }, [route]) as KubeObject);
+    await waitForCondition(h, "TunnelBinding", ns, "b-loser", "Accepted", { status: "False", reason: "Conflict" });
+    const owner = (key: string) => `TXT _ktube.contested.example.com "heritage=ktube,owner=test,binding=${bindingFingerprint(key)}"`;
+    expect(records()).toContain(owner(`${ns}/a-winner`));
+
+    const deletedAt = Date.now();
+    await h.client.delete(TunnelBindingResource, ns, "a-winner");
+    const s = await waitForCondition(h, "TunnelBinding", ns, "b-loser", "Ready", { status: "True" }, 15_000);
+    expect(Date.now() - deletedAt).toBeLessThan(15_000);
+    expect(s.routes).toEqual([{ name: "web", ready: true, url: "https://contested.example.com/" }]);
+    expect(records()).toContain(owner(`${ns}/b-loser`));
+    expect(records()).not.toContain(owner(`${ns}/a-winner`));
+    await h.client.delete(TunnelBindingResource, ns, "b-loser");
+    await eventually(() => expect(records().some((r) => r.includes("contested.example.com"))).toBe(false));
+  });
+
+  it("refuses a path on a hostname another namespace holds", async () => {
+    const tenant = await h.namespace("cf-tenant");
+    await h.client.create(Core.Service, service(tenant, "phish", [{ name: "http", port: 80 }]) as KubeObject);
+    await h.client.patch(TunnelResource, ns, "home", { spec: { allowedBindings: { namespaces: { from: "All" } } } }, PatchType.merge);
+    try {
+      await h.client.create(TunnelBindingResource, binding(tenant, "hijack", { name: "home", namespace: ns }, [
+        { name: "login", hostname: "store.shop.example.org", path: "/login", service: { name: "phish", port: "http" } },
+      ]) as KubeObject);
+      const s = await waitForCondition(h, "TunnelBinding", tenant, "hijack", "Accepted", { status: "False", reason: "Conflict" });
+      expect(condition(s, "Accepted")?.message).toContain(`TunnelBinding ${ns}/shop`);
+      const tunnelId = (await status(h, "Tunnel", ns, "home")).tunnelId!;
+      expect(JSON.stringify(h.fake.configurations.get(tunnelId)?.config)).not.toContain("phish");
+    } finally {
+      await h.client.delete(TunnelBindingResource, tenant, "hijack").catch(() => undefined);
+      await h.client.patch(TunnelResource, ns, "home", { spec: { allowedBindings: { namespaces: { from: "Same" } } } }, PatchType.merge);
+    }
   });
 
   it("puts Cloudflare Access in front of a route", async () => {
@@ -196,9 +267,17 @@ describe("Tunnel and bindings", () => {
     ]) as KubeObject);
     await waitForCondition(h, "TunnelBinding", ns, "admin", "Ready", { status: "True" });
     const apps = [...h.fake.apps.values()];
-    expect(apps.map((a) => [a.domain, a.type, a.name])).toEqual([["admin.example.com", "self_hosted", `[ktube:test] ${ns}/admin/admin`]]);
+    expect(apps.map((a) => [a.domain, a.type, a.name])).toEqual([["admin.example.com", "self_hosted", `[ktube:test] ${bindingFingerprint(`${ns}/admin`)}/admin`]]);
     expect([...apps[0]!.policies.values()].map((p) => p.include)).toEqual([[{ email: { email: "alice@example.com" } }, { email_domain: { domain: "example.com" } }]]);
     expect([...h.fake.identityProviders.values()].map((i) => i.type)).toEqual(["onetimepin"]);
+
+    // An email dropped from the spec loses access (duplicates a failed create leaves behind: faults.test.ts).
+    const app = apps[0]!;
+    await h.client.patch(TunnelBindingResource, ns, "admin", [{ op: "replace", path: "/spec/routes/0/access", value: { emails: ["bob@example.com"] } }], PatchType.json);
+    await eventually(() => {
+      const policies = [...h.fake.apps.get(app.id)!.policies.values()];
+      expect(policies.map((p) => p.include)).toEqual([[{ email: { email: "bob@example.com" } }]]);
+    });
     // Dropping `access` removes the application.
     await h.client.patch(TunnelBindingResource, ns, "admin", [{ op: "remove", path: "/spec/routes/0/access" }], PatchType.json);
     await eventually(() => expect(h.fake.apps.size).toBe(0));
@@ -239,8 +318,10 @@ describe("a Tunnel deleted under its bindings", () => {
 describe("deletion", () => {
   it("removes Access, DNS and config rules, then the tunnel, leaving Cloudflare as it found it", async () => {
     const tunnelId = (await status(h, "Tunnel", ns, "home")).tunnelId!;
-    for (const b of (await h.client.list<KubeObject>(TunnelBindingResource)).items) await h.client.delete(TunnelBindingResource, b.metadata!.namespace, b.metadata!.name!);
-    await eventually(async () => expect((await h.client.list(TunnelBindingResource)).items).toEqual([]), 20_000);
+    // Only this file's namespaces: other test files may run against the same API server at once.
+    const mine = (await h.client.list<KubeObject>(TunnelBindingResource)).items.filter((b) => h.namespaces.includes(b.metadata!.namespace!));
+    for (const b of mine) await h.client.delete(TunnelBindingResource, b.metadata!.namespace, b.metadata!.name!);
+    await eventually(async () => expect((await h.client.list(TunnelBindingResource)).items.filter((b) => h.namespaces.includes(b.metadata!.namespace!))).toEqual([]), 20_000);
     await eventually(() => expect(h.fake.configurations.get(tunnelId)?.config).toEqual({ ingress: [{ service: "http_status:404" }] }));
     await h.client.delete(TunnelResource, ns, "home");
     await eventually(async () => expect((await h.client.list(TunnelResource, { namespace: ns })).items).toEqual([]), 20_000);
@@ -249,6 +330,6 @@ describe("deletion", () => {
     expect(records()).toEqual(["CNAME taken.example.com elsewhere.example.net"]);
     expect(h.fake.apps.size).toBe(0);
     expect(h.fake.schemaViolations).toEqual([]);
-    await expect(h.client.get(Core.Deployment, ns, cloudflaredName({ metadata: { name: "home" } } as never))).rejects.toBeInstanceOf(ApiError);
+    await expect(h.client.get(Core.Deployment, ns, "home-cloudflared")).rejects.toBeInstanceOf(ApiError);
   });
 });

@@ -27,3 +27,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* The value of app.kubernetes.io/managed-by on every object the controller creates (fixed in its code). */ -}}
+{{- define "cloudflare-controller.managedBy" -}}
+ktube-cloudflare-controller
+{{- end -}}
+
+{{- /* The user name the API server gives the controller's ServiceAccount. */ -}}
+{{- define "cloudflare-controller.username" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "cloudflare-controller.serviceAccountName" .) -}}
+{{- end -}}

@@ -1,0 +1,271 @@
+// The cloudflare-controller chart's ValidatingAdmissionPolicies, installed for real with
+// its ServiceAccount and RBAC: acting as that ServiceAccount, writes to Secrets,
+// Deployments, Services and PodDisruptionBudgets pass only for objects the controller
+// marks as its own, and Deployments only with Pods that hold no credentials and no host
+// access. (Its own file: charts.test.ts imports the controller app, which may not load
+// while the app is being rebuilt; these tests need only the chart.)
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Core, TunnelResource } from "@ktube/api";
+import { ApiError, KubeClient, PatchType, resourcePath, type KubeObject } from "@ktube/runtime";
+import { createTestNamespace, deleteTestNamespace, ensureHelm, eventually, kubectl, testKubeConfig } from "@ktube/testenv";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const CLOUDFLARE = join(import.meta.dirname, "..", "..", "charts", "ktube", "charts", "cloudflare-controller");
+// A release name of its own, so the cluster-scoped objects (ClusterRole, policies) do not
+// meet those charts.test.ts installs into the same API server.
+const RELEASE = "policy";
+const FULLNAME = `${RELEASE}-cloudflare-controller`;
+const MARK = { "app.kubernetes.io/managed-by": "ktube-cloudflare-controller" };
+const TEMPLATES = ["templates/serviceaccount.yaml", "templates/rbac.yaml", "templates/admission-policy.yaml"];
+
+const PolicyResource = { apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicy", plural: "validatingadmissionpolicies", namespaced: false };
+const PolicyBindingResource = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "ValidatingAdmissionPolicyBinding",
+  plural: "validatingadmissionpolicybindings",
+  namespaced: false,
+};
+
+type Policy = KubeObject & { spec: { failurePolicy: string; matchConditions: Array<{ expression: string }> } };
+type PolicyBinding = KubeObject & { spec: { policyName: string; validationActions: string[] } };
+
+let helm: string;
+let kc: KubeConfig;
+let admin: KubeClient;
+/** The release namespace, where the chart's ServiceAccount lives. */
+let release: string;
+/** Where the controller's objects go (an application namespace). */
+let apps: string;
+let installed: string;
+/** The chart's ServiceAccount, authenticated with a token from the TokenRequest API. */
+let controller: KubeClient;
+let tunnel: KubeObject;
+
+async function helmTemplate(values: string[] = []): Promise<string> {
+  const args = ["template", RELEASE, CLOUDFLARE, "--namespace", release, ...TEMPLATES.flatMap((t) => ["--show-only", t]), ...values];
+  const env = { ...process.env, HELM_CACHE_HOME: "/tmp/ktube-helm-cache", HELM_CONFIG_HOME: "/tmp/ktube-helm-config" };
+  return (await run(helm, args, { maxBuffer: 32 * 1024 * 1024, env })).stdout;
+}
+
+async function install(manifest: string): Promise<string> {
+  const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
+  expect(applied.stderr).toBe("");
+  expect(applied.code).toBe(0);
+  return applied.stdout;
+}
+
+/** The API server's refusal of `action` (fails the test when it was allowed). */
+async function refusal(action: Promise<unknown>): Promise<ApiError> {
+  const outcome = await action.then(
+    () => new Error("the API server allowed a request it should have refused"),
+    (error: unknown) => error,
+  );
+  if (!(outcome instanceof ApiError)) throw outcome;
+  return outcome;
+}
+
+const ownedBy = (owner: KubeObject) => [
+  { apiVersion: owner.apiVersion!, kind: owner.kind!, name: owner.metadata!.name!, uid: owner.metadata!.uid!, controller: true, blockOwnerDeletion: true },
+];
+
+/** A Deployment shaped like a cloudflared connector's; `metadata` and `pod` override the defaults. */
+function deployment(name: string, metadata: KubeObject["metadata"] = {}, pod: Record<string, unknown> = { automountServiceAccountToken: false }) {
+  return {
+    metadata: { name, namespace: apps, ...metadata },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "cloudflared", image: "cloudflare/cloudflared:2025.11.1" }], ...pod } },
+    },
+  };
+}
+
+const notMarked = (kind: string, name: string) =>
+  `${kind} ${apps}/${name} as ktube-cloudflare-controller wrote it has no label app.kubernetes.io/managed-by=ktube-cloudflare-controller and no controller ownerReference to a ktube.dev Tunnel or TunnelBinding`;
+
+beforeAll(async () => {
+  helm = await ensureHelm((line) => process.stderr.write(`[testenv] ${line}\n`));
+  kc = testKubeConfig();
+  admin = new KubeClient(kc);
+  release = await createTestNamespace(kc, "ktube-policy");
+  apps = await createTestNamespace(kc, "policy-apps");
+  installed = await install(await helmTemplate());
+
+  const token = await admin.request<{ status: { token: string } }>("POST", `/api/v1/namespaces/${release}/serviceaccounts/${FULLNAME}/token`, {
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } },
+  });
+  const cluster = kc.getCurrentCluster()!;
+  const asController = new KubeConfig();
+  asController.loadFromOptions({
+    clusters: [{ name: "test", server: cluster.server, caData: cluster.caData }],
+    users: [{ name: "controller", token: token.status.token }],
+    contexts: [{ name: "controller", cluster: "test", user: "controller" }],
+    currentContext: "controller",
+  });
+  controller = new KubeClient(asController);
+
+  // A real owner for the controller's objects (no controller serves it here: only its uid matters).
+  tunnel = await admin.create(TunnelResource, { metadata: { name: "home", namespace: apps }, spec: { providerRef: { name: "unserved" } } });
+
+  // Barrier: the API server loads policies, bindings and RBAC from its own watches. Once a
+  // dry run of an unmarked Deployment is refused by the policy, all of them are in force.
+  await eventually(async () => {
+    const refused = await refusal(
+      controller.request("POST", resourcePath(Core.Deployment, apps), { body: { apiVersion: "apps/v1", kind: "Deployment", ...deployment("barrier") }, query: { dryRun: "All" } }),
+    );
+    expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULLNAME}-managed-objects'`);
+  }, 60_000);
+}, 1_800_000);
+
+afterAll(async () => {
+  // The cluster-scoped objects first: the policies name this release's ServiceAccount.
+  if (installed) await kubectl(["delete", "--ignore-not-found", "-f", "-"], await helmTemplate(["--set", "quickTunnels.enabled=true"]));
+  await deleteTestNamespace(kc, apps);
+  await deleteTestNamespace(kc, release);
+});
+
+describe("the cloudflare-controller chart's admission policies", () => {
+  it("install with their bindings, bound to the chart's ServiceAccount, failing closed", async () => {
+    for (const name of [`${FULLNAME}-managed-objects`, `${FULLNAME}-connector-pods`]) {
+      expect(installed).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/${name} serverside-applied`);
+      expect(installed).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/${name} serverside-applied`);
+      const policy = await admin.get<Policy>(PolicyResource, undefined, name);
+      expect(policy.spec.failurePolicy).toBe("Fail");
+      expect(policy.spec.matchConditions.map((c) => c.expression)).toEqual([`request.userInfo.username == 'system:serviceaccount:${release}:${FULLNAME}'`]);
+      const binding = await admin.get<PolicyBinding>(PolicyBindingResource, undefined, name);
+      expect(binding.spec).toMatchObject({ policyName: name, validationActions: ["Deny"] });
+    }
+  });
+
+  it("refuse a Deployment the controller creates without its mark", async () => {
+    const plain = await refusal(controller.create(Core.Deployment, deployment("plain")));
+    expect(plain.status).toBe(403);
+    expect(plain.message).toContain(notMarked("Deployment", "plain"));
+
+    // The label alone is not enough: the controller ownerReference must point into ktube.dev.
+    const configMap = await admin.create(Core.ConfigMap, { metadata: { name: "not-a-tunnel", namespace: apps } });
+    const foreignOwner = await refusal(controller.create(Core.Deployment, deployment("foreign-owner", { labels: MARK, ownerReferences: ownedBy(configMap) })));
+    expect(foreignOwner.status).toBe(403);
+    expect(foreignOwner.message).toContain(
+      `Deployment ${apps}/foreign-owner as ktube-cloudflare-controller wrote it has no controller ownerReference to a ktube.dev Tunnel or TunnelBinding`,
+    );
+
+    for (const name of ["plain", "foreign-owner"]) {
+      expect((await refusal(admin.get(Core.Deployment, apps, name))).status).toBe(404);
+    }
+  });
+
+  it("refuse to change or delete a Deployment someone else made, even to take it over", async () => {
+    await admin.create(Core.Deployment, deployment("someone-elses"));
+    const takeOver = { metadata: { labels: MARK, ownerReferences: ownedBy(tunnel) } };
+    const update = await refusal(controller.patch(Core.Deployment, apps, "someone-elses", takeOver, PatchType.merge));
+    expect(update.status).toBe(403);
+    expect(update.message).toContain(
+      `Deployment ${apps}/someone-elses is not managed by ktube-cloudflare-controller (it has no label app.kubernetes.io/managed-by=ktube-cloudflare-controller and no controller ownerReference to a ktube.dev Tunnel or TunnelBinding), so the controller may not change it`,
+    );
+    const removal = await refusal(controller.delete(Core.Deployment, apps, "someone-elses"));
+    expect(removal.status).toBe(403);
+    expect(removal.message).toContain(`Deployment ${apps}/someone-elses is not managed by ktube-cloudflare-controller`);
+    expect(removal.message).toContain("so the controller may not delete it");
+
+    // The controller's own update path (a JSON patch whose first op tests the ownerReference
+    // uid) still fails on the patch itself (422, which it reports as NameInUse), before the policy.
+    const tested = [{ op: "test", path: "/metadata/ownerReferences/0/uid", value: tunnel.metadata!.uid }, { op: "add", path: "/spec/replicas", value: 3 }];
+    expect((await refusal(controller.patch(Core.Deployment, apps, "someone-elses", tested, PatchType.json))).status).toBe(422);
+
+    const live = await admin.get<KubeObject>(Core.Deployment, apps, "someone-elses");
+    expect(live.metadata?.labels ?? {}).not.toHaveProperty("app.kubernetes.io/managed-by");
+    expect(live.metadata?.ownerReferences ?? []).toEqual([]);
+  });
+
+  it("allow the controller to create, update and delete its own Deployment, but not to unmark it", async () => {
+    const created = await controller.create(Core.Deployment, deployment("home-cloudflared", { labels: MARK, ownerReferences: ownedBy(tunnel) }));
+    await controller.patch(Core.Deployment, apps, "home-cloudflared", { spec: { replicas: 2 } }, PatchType.merge);
+
+    const unmark = [{ op: "remove", path: "/metadata/labels/app.kubernetes.io~1managed-by" }];
+    const unmarked = await refusal(controller.patch(Core.Deployment, apps, "home-cloudflared", unmark, PatchType.json));
+    expect(unmarked.status).toBe(403);
+    expect(unmarked.message).toContain(`Deployment ${apps}/home-cloudflared as ktube-cloudflare-controller wrote it has no label app.kubernetes.io/managed-by=ktube-cloudflare-controller;`);
+
+    await controller.delete(Core.Deployment, apps, "home-cloudflared", { uid: created.metadata!.uid! });
+    expect((await refusal(admin.get(Core.Deployment, apps, "home-cloudflared"))).status).toBe(404);
+  });
+
+  it("keep Kubernetes credentials and host access out of the Pods of the controller's Deployments", async () => {
+    const owned = { labels: MARK, ownerReferences: ownedBy(tunnel) };
+    const credentials = "Pods that ktube-cloudflare-controller runs must hold no Kubernetes credentials";
+    const host = "Pods that ktube-cloudflare-controller runs may not use the host";
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ["token-mounted", {}, credentials],
+      ["other-account", { automountServiceAccountToken: false, serviceAccountName: "deployer" }, credentials],
+      [
+        "token-projected",
+        { automountServiceAccountToken: false, volumes: [{ name: "token", projected: { sources: [{ serviceAccountToken: { path: "token" } }] } }] },
+        credentials,
+      ],
+      ["host-network", { automountServiceAccountToken: false, hostNetwork: true }, host],
+      ["host-path", { automountServiceAccountToken: false, volumes: [{ name: "root", hostPath: { path: "/" } }] }, host],
+      [
+        "privileged-init",
+        { automountServiceAccountToken: false, initContainers: [{ name: "init", image: "busybox", securityContext: { privileged: true } }] },
+        host,
+      ],
+    ];
+    for (const [name, pod, message] of cases) {
+      const refused = await refusal(controller.create(Core.Deployment, deployment(name, owned, pod)));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULLNAME}-connector-pods'`);
+      expect(refused.message).toContain(`Deployment ${apps}/${name}: ${message}`);
+    }
+  });
+
+  it("refuse a Secret without the controller's label, take one with its mark, and never let it read one back", async () => {
+    const token = { stringData: { token: "connector-token" } };
+    const unlabelled = await refusal(controller.create(Core.Secret, { metadata: { name: "home-cloudflared", namespace: apps, ownerReferences: ownedBy(tunnel) }, ...token }));
+    expect(unlabelled.status).toBe(403);
+    expect(unlabelled.message).toContain(
+      `Secret ${apps}/home-cloudflared as ktube-cloudflare-controller wrote it has no label app.kubernetes.io/managed-by=ktube-cloudflare-controller;`,
+    );
+    await controller.create(Core.Secret, { metadata: { name: "home-cloudflared", namespace: apps, labels: MARK, ownerReferences: ownedBy(tunnel) }, ...token });
+    await controller.patch(Core.Secret, apps, "home-cloudflared", { stringData: { token: "rotated" } }, PatchType.merge);
+    // Write-only outside its namespace: RBAC has no get for Secrets there.
+    const read = await refusal(controller.get(Core.Secret, apps, "home-cloudflared"));
+    expect(read.status).toBe(403);
+    expect(read.message).toContain(`cannot get resource "secrets" in API group "" in the namespace "${apps}"`);
+  });
+
+  it("refuse a PodDisruptionBudget without the mark and take one with it", async () => {
+    const spec = { maxUnavailable: 1, selector: { matchLabels: { app: "home-cloudflared" } } };
+    const plain = await refusal(controller.create(Core.PodDisruptionBudget, { metadata: { name: "plain", namespace: apps }, spec }));
+    expect(plain.status).toBe(403);
+    expect(plain.message).toContain(notMarked("PodDisruptionBudget", "plain"));
+    await controller.create(Core.PodDisruptionBudget, { metadata: { name: "home-cloudflared", namespace: apps, labels: MARK, ownerReferences: ownedBy(tunnel) }, spec });
+  });
+
+  // Last: it widens this release's RBAC.
+  it("forbid Services unless quickTunnels.enabled, and then allow only the controller's own", async () => {
+    const service = (name: string, metadata: KubeObject["metadata"] = {}) => ({
+      metadata: { name, namespace: apps, ...metadata },
+      spec: { selector: { app: name }, ports: [{ name: "metrics", port: 2000 }] },
+    });
+    const owned = { labels: MARK, ownerReferences: ownedBy(tunnel) };
+    const byRbac = await refusal(controller.create(Core.Service, service("qt-web", owned)));
+    expect(byRbac.status).toBe(403);
+    expect(byRbac.message).toContain(`User "system:serviceaccount:${release}:${FULLNAME}" cannot create resource "services" in API group "" in the namespace "${apps}"`);
+
+    const widened = await install(await helmTemplate(["--set", "quickTunnels.enabled=true"]));
+    expect(widened).toContain(`clusterrole.rbac.authorization.k8s.io/${FULLNAME} serverside-applied`);
+    // RBAC reloads from a watch: retry until the new rule is in force.
+    await eventually(() => controller.create(Core.Service, service("qt-web", owned)), 30_000);
+    await controller.patch(Core.Service, apps, "qt-web", { metadata: { annotations: { touched: "yes" } } }, PatchType.merge);
+    await controller.delete(Core.Service, apps, "qt-web");
+
+    const plain = await refusal(controller.create(Core.Service, service("plain")));
+    expect(plain.status).toBe(403);
+    expect(plain.message).toContain(notMarked("Service", "plain"));
+  });
+});
