@@ -1,11 +1,12 @@
-// The cloudflare controller when things go wrong, and when nothing changes.
+// The cloudflare controller when things go wrong, and when nothing changes: a process
+// killed (SIGKILL) in its crash windows, adopted tunnels, bursts, a 429 and 5xx storm.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
-import { sleep, type KubeObject } from "@ktube/runtime";
+import { requestsWhileBlocked } from "@ktube/fake-cloudflare";
+import type { KubeObject } from "@ktube/runtime";
 import { eventually } from "@ktube/testenv";
 import Cloudflare from "cloudflare";
-import { tunnelName } from "../src/provider/tunnels.ts";
-import { binding, cloudflareProvider, connectTunnel, createHarness, service, status, TOKEN, tunnel, waitForCondition, type Harness } from "./harness.ts";
+import { binding, cloudflareProvider, condition, connectTunnel, createHarness, service, status, TOKEN, tunnel, waitForCondition, type Harness } from "./harness.ts";
 
 let h: Harness;
 let ns: string;
@@ -21,28 +22,74 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const putsFor = (tunnelId: string) => h.fake.requests.filter((r) => r.operation === "cloudflare-tunnel-configuration-put-configuration" && r.path.includes(tunnelId) && r.status === 200).length;
+const records = (name: string) => [...h.fake.records.values()].filter((r) => r.name === name || r.name === `_ktube.${name}`);
+const putsFor = (tunnelId: string) => h.fake.requests.filter((r) => r.name === "tunnels.configurations.update" && r.path.includes(tunnelId) && r.status === 200).length;
 
-describe("restart after a crash", () => {
-  it("finds the tunnel an earlier run created but could not record, instead of making a second", async () => {
+describe("a controller process killed with SIGKILL", () => {
+  it("between creating the Cloudflare tunnel and writing status: the next run finds it, no second tunnel", async () => {
+    const held = h.fake.hold("tunnels.create");
+    const first = h.startProcess();
     await h.client.create(TunnelResource, tunnel(ns, "crashed", providerName) as KubeObject);
-    const live = await h.client.get<KubeObject & { metadata: { uid: string } }>(TunnelResource, ns, "crashed");
-    // The state a controller killed right after its create call leaves behind.
-    const cf = new Cloudflare({ apiToken: TOKEN, baseURL: h.fake.baseUrl, maxRetries: 0 });
-    const made = await cf.zeroTrust.tunnels.cloudflared.create({ account_id: h.account, name: tunnelName(live as never), config_src: "cloudflare" });
-    await h.startController();
-    await eventually(async () => expect((await status(h, "Tunnel", ns, "crashed")).tunnelId).toBe(made.id));
-    expect(h.fake.liveTunnels().filter((t) => t.name === made.name)).toHaveLength(1);
-    expect(h.fake.callsByOperation()["cloudflare-tunnel-create-a-cloudflare-tunnel"]).toBe(1); // only ours
+    const created = await held.arrived; // Cloudflare made the tunnel; the controller never heard back
+    await first.kill();
+    held.release();
+    expect(created.status).toBe(200);
+    expect((await status(h, "Tunnel", ns, "crashed")).tunnelId).toBeUndefined();
+    const made = h.fake.liveTunnels();
+    expect(made).toHaveLength(1);
+
+    const second = h.startProcess();
+    await eventually(async () => expect((await status(h, "Tunnel", ns, "crashed")).tunnelId).toBe(made[0]!.id), 30_000);
+    expect(h.fake.liveTunnels()).toHaveLength(1);
+    expect(h.fake.requests.filter((r) => r.name === "tunnels.create")).toHaveLength(1);
+    await second.stop();
+  });
+
+  it("between the DNS write and the status write: the next run converges with one record of each", async () => {
+    const held = h.fake.hold("dns.records.batch");
+    const first = h.startProcess();
+    await h.client.create(TunnelBindingResource, binding(ns, "dns-crash", { name: "crashed" }, [{ name: "web", hostname: "crash.example.net", service: { name: "web", port: "http" } }]) as KubeObject);
+    await held.arrived;
+    await first.kill();
+    held.release();
+    // Written at Cloudflare, not in status.
+    expect(records("crash.example.net").map((r) => r.type).sort()).toEqual(["CNAME", "TXT"]);
+    expect((await status(h, "TunnelBinding", ns, "dns-crash")).routes?.[0]?.url).toBeUndefined();
+
+    const second = h.startProcess();
+    await connectTunnel(h, ns, "crashed");
+    const s = await waitForCondition(h, "TunnelBinding", ns, "dns-crash", "Ready", { status: "True" }, 30_000);
+    expect(s.routes).toEqual([{ name: "web", ready: true, url: "https://crash.example.net/" }]);
+    expect(records("crash.example.net").map((r) => r.type).sort()).toEqual(["CNAME", "TXT"]);
+    await second.stop();
+    // Nothing it logged carries the API token or the connector token.
+    expect(first.output + second.output).not.toContain(TOKEN);
+    expect(first.output + second.output).not.toMatch(/eyJ[A-Za-z0-9_-]{20,}/);
   });
 });
 
 describe("adopting an existing tunnel", () => {
-  it("uses existingTunnelId as is and never deletes it", async () => {
+  let theirs: { id: string };
+  beforeAll(async () => {
+    await h.startController();
     const cf = new Cloudflare({ apiToken: TOKEN, baseURL: h.fake.baseUrl, maxRetries: 0 });
-    const theirs = await cf.zeroTrust.tunnels.cloudflared.create({ account_id: h.account, name: "made-by-hand", config_src: "cloudflare" });
+    theirs = await cf.zeroTrust.tunnels.cloudflared.create({ account_id: h.account, name: "made-by-hand", config_src: "cloudflare" });
+  });
+
+  it("records the adoption in status and never deletes the tunnel", async () => {
     await h.client.create(TunnelResource, tunnel(ns, "adopted", providerName, { cloudflare: { replicas: 1, existingTunnelId: theirs.id } }) as KubeObject);
-    await eventually(async () => expect((await status(h, "Tunnel", ns, "adopted")).tunnelId).toBe(theirs.id));
+    await eventually(async () => expect(await status(h, "Tunnel", ns, "adopted")).toMatchObject({ tunnelId: theirs.id, adopted: true }));
+  });
+
+  it("refuses a second Tunnel on the same Cloudflare tunnel", async () => {
+    await h.client.create(TunnelResource, tunnel(ns, "copycat", providerName, { cloudflare: { replicas: 1, existingTunnelId: theirs.id } }) as KubeObject);
+    const s = await waitForCondition(h, "Tunnel", ns, "copycat", "Ready", { status: "False", reason: "TunnelInUse" });
+    expect(condition(s, "Ready")?.message).toContain(`${ns}/adopted`);
+    expect(s.tunnelId).toBeUndefined();
+    await h.client.delete(TunnelResource, ns, "copycat");
+  });
+
+  it("deleting the Tunnel leaves the adopted Cloudflare tunnel", async () => {
     await h.client.delete(TunnelResource, ns, "adopted");
     await eventually(async () => expect((await h.client.list(TunnelResource, { namespace: ns })).items.map((t) => t.metadata!.name)).not.toContain("adopted"));
     expect(h.fake.liveTunnels().map((t) => t.id)).toContain(theirs.id);
@@ -51,7 +98,6 @@ describe("adopting an existing tunnel", () => {
 
 describe("coalescing and steady state", () => {
   it("folds a burst of 30 bindings into a few config writes", async () => {
-    await connectTunnel(h, ns, "crashed");
     await waitForCondition(h, "Tunnel", ns, "crashed", "Ready", { status: "True" });
     const tunnelId = (await status(h, "Tunnel", ns, "crashed")).tunnelId!;
     const before = putsFor(tunnelId);
@@ -62,35 +108,37 @@ describe("coalescing and steady state", () => {
     );
     await eventually(async () => {
       const config = h.fake.configurations.get(tunnelId)?.config as { ingress: unknown[] } | undefined;
-      expect(config?.ingress).toHaveLength(31);
+      expect(config?.ingress).toHaveLength(32);
     }, 30_000);
     for (let i = 0; i < 30; i++) await waitForCondition(h, "TunnelBinding", ns, `burst-${i}`, "Ready", { status: "True" }, 30_000);
     expect(putsFor(tunnelId) - before).toBeLessThanOrEqual(5);
   });
 
   it("makes no provider writes and no Kubernetes writes when nothing changed, even on a full resync", async () => {
-    await eventually(() => expect(h.manager!.idle).toBe(true), 20_000);
-    await sleep(1500); // delayed keys (config gathering) settle too
-
+    const settled = () => eventually(() => expect(h.manager!.settled).toBe(true), 20_000);
+    await settled();
     const kubeWrites = async () =>
       (await h.manager!.metrics.count("rest_client_requests_total")) - (await h.manager!.metrics.count("rest_client_requests_total", { method: "GET" }));
-    const [p0, k0] = [h.fake.requests.length, await kubeWrites()];
+    const reconciles = () => h.manager!.metrics.count("controller_runtime_reconcile_total");
+    const [p0, k0, r0] = [h.fake.requests.length, await kubeWrites(), await reconciles()];
     h.manager!.resync();
-    await sleep(500);
-    await eventually(() => expect(h.manager!.idle).toBe(true), 20_000);
-    await sleep(1500);
-    expect(h.fake.requests.slice(p0).filter((r) => r.method !== "GET").map((r) => r.operation)).toEqual([]);
+    // Barrier: every key the resync enqueued was reconciled, and nothing is left gathering.
+    await eventually(async () => expect(await reconciles()).toBeGreaterThan(r0 + 30), 20_000);
+    await settled();
+    expect(h.fake.requests.slice(p0).filter((r) => r.method !== "GET").map((r) => r.name)).toEqual([]);
     expect((await kubeWrites()) - k0).toBe(0);
   });
 });
 
 describe("a misbehaving Cloudflare", () => {
-  it("converges through a 429 storm and 30% 5xx answers, without duplicates", async () => {
-    h.fake.configure({ rateLimit: { limit: 8, windowMs: 2000 }, faultRate: 0.3 });
+  it("converges through a 429 storm and 30% 5xx answers (half after the change was made), Access included, without duplicates", async () => {
+    const windowMs = 2000;
+    h.fake.configure({ rateLimit: { limit: 8, windowMs }, faultRate: 0.3 });
     try {
       for (const name of ["storm-a", "storm-b"]) await h.client.create(TunnelResource, tunnel(ns, name, providerName) as KubeObject);
       for (const [i, t] of ["storm-a", "storm-b", "storm-a", "storm-b"].entries()) {
-        await h.client.create(TunnelBindingResource, binding(ns, `storm-${i}`, { name: t }, [{ name: "web", hostname: `storm${i}.example.net`, service: { name: "web", port: "http" } }]) as KubeObject);
+        const access = i % 2 === 0 ? { access: { emails: [`user${i}@example.net`] } } : {};
+        await h.client.create(TunnelBindingResource, binding(ns, `storm-${i}`, { name: t }, [{ name: "web", hostname: `storm${i}.example.net`, service: { name: "web", port: "http" }, ...access }]) as KubeObject);
       }
       for (const name of ["storm-a", "storm-b"]) await connectTunnel(h, ns, name);
       for (const name of ["storm-a", "storm-b"]) await waitForCondition(h, "Tunnel", ns, name, "Ready", { status: "True" }, 90_000);
@@ -100,14 +148,23 @@ describe("a misbehaving Cloudflare", () => {
     }
     expect(h.fake.requests.some((r) => r.status === 429)).toBe(true);
     expect(h.fake.requests.some((r) => r.status >= 500)).toBe(true);
-    // What the controller saw is in its metrics, by operation and code.
+    // While blocked, the controller waits out Retry-After: at most the calls already in
+    // flight when the 429 came (its concurrency) reach Cloudflare.
+    const blocks = requestsWhileBlocked(h.fake.requests);
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const block of blocks) expect(block.requests.length).toBeLessThanOrEqual(4);
     expect(await h.manager!.metrics.count("ktube_provider_requests_total", { provider: "cloudflare", code: "429" })).toBeGreaterThan(0);
     expect(await h.manager!.metrics.count("ktube_provider_requests_total", { provider: "cloudflare", operation: "tunnels.create" })).toBeGreaterThan(0);
     const names = h.fake.liveTunnels().map((t) => t.name);
     expect(new Set(names).size).toBe(names.length);
     for (let i = 0; i < 4; i++) {
-      expect([...h.fake.records.values()].filter((r) => r.name === `storm${i}.example.net`)).toHaveLength(1);
-      expect([...h.fake.records.values()].filter((r) => r.name === `_ktube.storm${i}.example.net`)).toHaveLength(1);
+      expect(records(`storm${i}.example.net`).map((r) => r.type).sort()).toEqual(["CNAME", "TXT"]);
+    }
+    // Access: one application per protected hostname, each with exactly its one policy.
+    for (const i of [0, 2]) {
+      const apps = [...h.fake.apps.values()].filter((a) => a.domain === `storm${i}.example.net`);
+      expect(apps).toHaveLength(1);
+      expect([...apps[0]!.policies.values()].map((p) => p.include)).toEqual([[{ email: { email: `user${i}@example.net` } }]]);
     }
   }, 180_000);
 
@@ -118,6 +175,7 @@ describe("a misbehaving Cloudflare", () => {
     await eventually(async () => expect((await h.client.list(TunnelResource, { namespace: ns })).items).toEqual([]), 60_000);
     expect(h.fake.liveTunnels().map((t) => t.name)).toEqual(["made-by-hand"]); // adopted, so never deleted
     expect([...h.fake.records.values()]).toEqual([]);
+    expect(h.fake.apps.size).toBe(0);
     expect(h.fake.schemaViolations).toEqual([]);
   }, 90_000);
 });

@@ -117,7 +117,7 @@ describe("Tunnel and bindings", () => {
     await h.client.create(Core.Service, service(ns, "web", [{ name: "http", port: 8080 }]) as KubeObject);
     await h.client.create(TunnelBindingResource, binding(ns, "shop", { name: "home" }, [
       { name: "web", protocol: "HTTP", hostname: "shop.example.com", service: { name: "web", port: "http" } },
-      { name: "api", protocol: "HTTPS", hostname: "shop.example.com", path: "/api", service: { name: "web", port: 8080 }, originRequest: { noTLSVerify: true } },
+      { name: "api", protocol: "HTTPS", hostname: "shop.example.com", path: "/api", service: { name: "web", port: 8080 }, originRequest: { noTLSVerify: true, connectTimeout: "1m30s" } },
     ]) as KubeObject);
     const s = await waitForCondition(h, "TunnelBinding", ns, "shop", "Ready", { status: "True" });
     expect(s.routes).toEqual([
@@ -128,7 +128,7 @@ describe("Tunnel and bindings", () => {
     await eventually(() =>
       expect(h.fake.configurations.get(tunnelId)?.config).toEqual({
         ingress: [
-          { hostname: "shop.example.com", path: "^/api(/.*)?$", service: `https://web.${ns}.svc.cluster.local:8080`, originRequest: { noTLSVerify: true } },
+          { hostname: "shop.example.com", path: "^/api(/.*)?$", service: `https://web.${ns}.svc.cluster.local:8080`, originRequest: { noTLSVerify: true, connectTimeout: 90 } },
           { hostname: "shop.example.com", service: `http://web.${ns}.svc.cluster.local:8080` },
           { service: "http_status:404" },
         ],

@@ -30,11 +30,26 @@ export function pathRegex(prefix: string | undefined): string | undefined {
   return `^${normalized.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(/.*)?$`;
 }
 
-/** cloudflared's originRequest keys, from the route's (durations are Go durations in both). */
+/** originRequest keys the API takes as whole seconds; the route writes them as durations ("10s", "1m30s"). */
+const SECONDS_KEYS: ReadonlySet<string> = new Set(["connectTimeout", "tlsTimeout", "tcpKeepAlive", "keepAliveTimeout"]);
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration as the whole seconds Cloudflare's remote configuration takes (rounded up: never 0 for a positive duration). */
+export function durationSeconds(duration: string): number {
+  let ms = 0;
+  for (const [, value, unit] of duration.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(value) * DURATION_UNITS_MS[unit!]!;
+  return Math.ceil(ms / 1000);
+}
+
+/** cloudflared's originRequest keys, from the route's (the API takes timeouts as integer seconds). */
 function originRequest(route: Route): Record<string, unknown> | undefined {
   const o = route.originRequest;
   if (!o) return undefined;
-  const out = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const out = Object.fromEntries(
+    Object.entries(o)
+      .filter(([, v]) => v !== undefined)
+      .map(([key, value]) => [key, SECONDS_KEYS.has(key) && typeof value === "string" ? durationSeconds(value) : value]),
+  );
   return Object.keys(out).length > 0 ? out : undefined;
 }
 

@@ -39,17 +39,26 @@ export async function startFake(): Promise<FakeAccount> {
 /** Calls the fake answered for one operation id of the published schema. */
 export const callsOf = (fake: FakeCloudflare, operation: string): number => fake.requests.filter((r) => r.operation === operation).length;
 
+/** Cloudflare's error answer for a refused request. */
+export interface Refusal {
+  status: number;
+  code: number;
+  message: string;
+}
+
 /**
- * A loopback proxy in front of the fake that answers every Access request with
- * Cloudflare's 403 (a token with Tunnel and DNS rights but none for Access) and passes
- * everything else through.
+ * A loopback proxy in front of the fake that answers the requests `refuse` picks with
+ * Cloudflare's error envelope, and passes everything else through: how Cloudflare
+ * answers what the fake accepts (a token without some right, a configuration Cloudflare
+ * rejects).
  */
-export async function startAccessDenyingProxy(target: string): Promise<{ baseURL: string; stop(): Promise<void> }> {
+export async function startRefusingProxy(target: string, refuse: (method: string, url: string) => Refusal | undefined): Promise<{ baseURL: string; stop(): Promise<void> }> {
   const upstream = new URL(target);
   const server: Server = createServer((req, res) => {
-    if ((req.url ?? "").includes("/access/")) {
-      res.writeHead(403, { "Content-Type": "application/json" });
-      res.end(JSON.stringify({ success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null }));
+    const refusal = refuse(req.method ?? "GET", req.url ?? "");
+    if (refusal) {
+      res.writeHead(refusal.status, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ success: false, errors: [{ code: refusal.code, message: refusal.message }], messages: [], result: null }));
       return;
     }
     const forwarded = request(
@@ -72,3 +81,7 @@ export async function startAccessDenyingProxy(target: string): Promise<{ baseURL
       }),
   };
 }
+
+/** A token with Tunnel and DNS rights but none for Access: every Access request gets Cloudflare's 403. */
+export const startAccessDenyingProxy = (target: string) =>
+  startRefusingProxy(target, (_method, url) => (url.includes("/access/") ? { status: 403, code: 10000, message: "Authentication error" } : undefined));
