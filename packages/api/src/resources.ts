@@ -1,25 +1,35 @@
-// Where each kind lives in the REST API (the shape @ktube/runtime's ResourceType takes).
+// Where each kind lives in the REST API, typed with its objects' type: the shape
+// @ktube/runtime's ResourceType<T> takes, so `cache.get(TunnelResource, ns, name)` is a
+// Tunnel with no explicit generic. (This package does not depend on the runtime; the
+// two interfaces match structurally, phantom field included.)
+import type { V1ConfigMap, V1Deployment, V1Namespace, V1PodDisruptionBudget, V1Secret, V1Service } from "@kubernetes/client-node";
 import { API_VERSION } from "./common.ts";
+import type { Tunnel } from "./tunnel.ts";
+import type { TunnelBinding } from "./tunnel-binding.ts";
+import type { TunnelProvider } from "./tunnel-provider.ts";
 
-export interface ResourceDescriptor {
+export interface ResourceDescriptor<T = unknown> {
   apiVersion: string;
   kind: string;
   plural: string;
   namespaced: boolean;
+  /** Phantom: the object type of this kind; never set. */
+  readonly __object?: T;
 }
 
-export const TunnelProviderResource: ResourceDescriptor = { apiVersion: API_VERSION, kind: "TunnelProvider", plural: "tunnelproviders", namespaced: false };
-export const TunnelResource: ResourceDescriptor = { apiVersion: API_VERSION, kind: "Tunnel", plural: "tunnels", namespaced: true };
-export const TunnelBindingResource: ResourceDescriptor = { apiVersion: API_VERSION, kind: "TunnelBinding", plural: "tunnelbindings", namespaced: true };
+export const TunnelProviderResource: ResourceDescriptor<TunnelProvider> = { apiVersion: API_VERSION, kind: "TunnelProvider", plural: "tunnelproviders", namespaced: false };
+export const TunnelResource: ResourceDescriptor<Tunnel> = { apiVersion: API_VERSION, kind: "Tunnel", plural: "tunnels", namespaced: true };
+export const TunnelBindingResource: ResourceDescriptor<TunnelBinding> = { apiVersion: API_VERSION, kind: "TunnelBinding", plural: "tunnelbindings", namespaced: true };
 
-export const Core = {
-  Namespace: { apiVersion: "v1", kind: "Namespace", plural: "namespaces", namespaced: false },
-  Service: { apiVersion: "v1", kind: "Service", plural: "services", namespaced: true },
-  Secret: { apiVersion: "v1", kind: "Secret", plural: "secrets", namespaced: true },
-  ConfigMap: { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true },
-  Deployment: { apiVersion: "apps/v1", kind: "Deployment", plural: "deployments", namespaced: true },
-  PodDisruptionBudget: { apiVersion: "policy/v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets", namespaced: true },
-} satisfies Record<string, ResourceDescriptor>;
+const Namespace: ResourceDescriptor<V1Namespace> = { apiVersion: "v1", kind: "Namespace", plural: "namespaces", namespaced: false };
+const Service: ResourceDescriptor<V1Service> = { apiVersion: "v1", kind: "Service", plural: "services", namespaced: true };
+const Secret: ResourceDescriptor<V1Secret> = { apiVersion: "v1", kind: "Secret", plural: "secrets", namespaced: true };
+const ConfigMap: ResourceDescriptor<V1ConfigMap> = { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true };
+const Deployment: ResourceDescriptor<V1Deployment> = { apiVersion: "apps/v1", kind: "Deployment", plural: "deployments", namespaced: true };
+const PodDisruptionBudget: ResourceDescriptor<V1PodDisruptionBudget> = { apiVersion: "policy/v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets", namespaced: true };
+
+/** Built-in kinds the controllers read or write. */
+export const Core = { Namespace, Service, Secret, ConfigMap, Deployment, PodDisruptionBudget };
 
 /** The finalizer each controller puts on the objects it has made provider-side changes for. */
 export const finalizerFor = (provider: string): string => `${provider}.ktube.dev/cleanup`;

@@ -5,19 +5,43 @@
 // and resourceVersion together, or patch a subresource. Controllers need all of that
 // for any kind, so this client speaks the REST conventions directly, reusing the
 // library's KubeConfig for authentication and TLS.
-import { HttpMethod, RequestContext, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { HttpMethod, RequestContext, type KubeConfig, type V1ObjectMeta } from "@kubernetes/client-node";
 import { fetch, type Dispatcher } from "undici";
 
-/** Where a kind lives in the REST API. */
-export interface ResourceType {
+/**
+ * Where a kind lives in the REST API, and (as a phantom type) what its objects look
+ * like, so that cache reads infer their type from the descriptor:
+ * `cache.get(TunnelResource, ns, name)` is a `Tunnel`, with no explicit generic.
+ */
+export interface ResourceType<T = KubeObject> {
   apiVersion: string;
   kind: string;
   plural: string;
   namespaced: boolean;
+  /** Phantom: the object type of this kind; never set. */
+  readonly __object?: T;
 }
 
-export interface KubeObject extends KubernetesObject {
-  metadata?: KubernetesObject["metadata"] & { generation?: number };
+/**
+ * Object metadata as this client receives it. Timestamps arrive as RFC 3339 strings (the
+ * JSON is not revived into Dates, whatever client-node's typings say), and schema-derived
+ * types (zod's) declare them as strings: both must be KubeObjects.
+ */
+export type ObjectMeta = Omit<V1ObjectMeta, "creationTimestamp" | "deletionTimestamp"> & {
+  creationTimestamp?: string | Date;
+  deletionTimestamp?: string | Date;
+};
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+}
+
+/** An object named by namespace (absent for cluster-scoped kinds) and name. */
+export interface ObjectRef {
+  namespace?: string;
+  name: string;
 }
 
 export interface ObjectList<T> {
@@ -56,7 +80,7 @@ export function ignoreNotFound(error: unknown): void {
   if (!isNotFound(error)) throw error;
 }
 
-export function resourcePath(type: ResourceType, namespace?: string, name?: string, subresource?: string): string {
+export function resourcePath(type: ResourceType<unknown>, namespace?: string, name?: string, subresource?: string): string {
   const base = type.apiVersion.includes("/") ? `/apis/${type.apiVersion}` : `/api/${type.apiVersion}`;
   const ns = type.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
   const tail = name ? `/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ""}` : "";
@@ -68,6 +92,8 @@ export interface RequestOptions {
   body?: unknown;
   contentType?: string;
   timeoutMs?: number;
+  /** Aborts the request (e.g. a leader's renew deadline, or a reconcile's signal). */
+  signal?: AbortSignal;
 }
 
 /** Observes every request (for metrics such as rest_client_requests_total). */
@@ -80,6 +106,10 @@ export interface ListOptions {
   limit?: number;
 }
 
+/**
+ * Calls take `ResourceType<unknown>`: they work for any kind whatever its object type;
+ * the caller names the object type it expects (`client.get<Lease>(...)`).
+ */
 export class KubeClient {
   readonly kubeConfig: KubeConfig;
   private readonly observers: RequestObserver[] = [];
@@ -110,7 +140,7 @@ export class KubeClient {
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
         dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
-        signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+        signal: withTimeout(options.signal, options.timeoutMs ?? 30_000),
       });
     } catch (error) {
       this.observe(method, path, 0);
@@ -122,12 +152,12 @@ export class KubeClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T> {
-    return this.request<T>("GET", resourcePath(type, namespace, name));
+  async get<T extends KubeObject>(type: ResourceType<unknown>, namespace: string | undefined, name: string, options: { signal?: AbortSignal } = {}): Promise<T> {
+    return this.request<T>("GET", resourcePath(type, namespace, name), { signal: options.signal });
   }
 
   /** One page of a list; `continueToken` asks for the next one. */
-  async listPage<T extends KubeObject>(type: ResourceType, options: ListOptions & { continueToken?: string } = {}): Promise<ObjectList<T>> {
+  async listPage<T extends KubeObject>(type: ResourceType<unknown>, options: ListOptions & { continueToken?: string } = {}): Promise<ObjectList<T>> {
     return this.request<ObjectList<T>>("GET", resourcePath(type, options.namespace), {
       query: {
         labelSelector: options.labelSelector,
@@ -139,7 +169,7 @@ export class KubeClient {
   }
 
   /** Every page of a list, with the resourceVersion of the snapshot. */
-  async list<T extends KubeObject>(type: ResourceType, options: ListOptions = {}): Promise<ObjectList<T>> {
+  async list<T extends KubeObject>(type: ResourceType<unknown>, options: ListOptions = {}): Promise<ObjectList<T>> {
     const items: T[] = [];
     let continueToken: string | undefined;
     let resourceVersion: string | undefined;
@@ -152,7 +182,7 @@ export class KubeClient {
     return { items, metadata: { resourceVersion } };
   }
 
-  async create<T extends KubeObject>(type: ResourceType, object: T, fieldManager?: string): Promise<T> {
+  async create<T extends KubeObject>(type: ResourceType<unknown>, object: T, fieldManager?: string): Promise<T> {
     return this.request<T>("POST", resourcePath(type, object.metadata?.namespace), {
       body: { apiVersion: type.apiVersion, kind: type.kind, ...object },
       query: { fieldManager },
@@ -160,22 +190,23 @@ export class KubeClient {
   }
 
   async patch<T extends KubeObject>(
-    type: ResourceType,
+    type: ResourceType<unknown>,
     namespace: string | undefined,
     name: string,
     patch: unknown,
     patchType: PatchType,
-    options: { subresource?: "status"; fieldManager?: string; force?: boolean } = {},
+    options: { subresource?: "status"; fieldManager?: string; force?: boolean; signal?: AbortSignal } = {},
   ): Promise<T> {
     return this.request<T>("PATCH", resourcePath(type, namespace, name, options.subresource), {
       body: patch,
       contentType: patchType,
       query: { fieldManager: options.fieldManager, force: options.force },
+      signal: options.signal,
     });
   }
 
   /** Server-side apply of a whole object under `fieldManager`. */
-  async apply<T extends KubeObject>(type: ResourceType, object: T, fieldManager: string, subresource?: "status"): Promise<T> {
+  async apply<T extends KubeObject>(type: ResourceType<unknown>, object: T, fieldManager: string, subresource?: "status"): Promise<T> {
     const body = { apiVersion: type.apiVersion, kind: type.kind, ...object };
     return this.patch<T>(type, object.metadata?.namespace, object.metadata!.name!, body, PatchType.apply, {
       fieldManager,
@@ -185,12 +216,13 @@ export class KubeClient {
   }
 
   async delete(
-    type: ResourceType,
+    type: ResourceType<unknown>,
     namespace: string | undefined,
     name: string,
-    options: { uid?: string; propagationPolicy?: "Background" | "Foreground" | "Orphan" } = {},
+    options: { uid?: string; propagationPolicy?: "Background" | "Foreground" | "Orphan"; signal?: AbortSignal } = {},
   ): Promise<void> {
     await this.request("DELETE", resourcePath(type, namespace, name), {
+      signal: options.signal,
       body: {
         kind: "DeleteOptions",
         apiVersion: "v1",
@@ -203,6 +235,11 @@ export class KubeClient {
   private observe(method: string, path: string, code: number): void {
     for (const observer of this.observers) observer(method, path, code);
   }
+}
+
+function withTimeout(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return signal ? AbortSignal.any([signal, timeout]) : timeout;
 }
 
 function toApiError(status: number, body: string, retryAfter: string | null): ApiError {
@@ -225,7 +262,7 @@ export function objectKey(object: KubeObject): string {
   return ns ? `${ns}/${object.metadata?.name}` : `${object.metadata?.name}`;
 }
 
-export function parseKey(key: string): { namespace?: string; name: string } {
+export function parseKey(key: string): ObjectRef {
   const slash = key.indexOf("/");
   return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }

@@ -1,17 +1,18 @@
-// Controllers: a workqueue of keys fed by informers, drained by reconcile workers.
+// Controllers: a workqueue of keys fed by event sources, drained by reconcile workers.
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { Cache, CacheSelector } from "./cache.ts";
-import { type KubeObject, objectKey, parseKey, type ResourceType } from "./client.ts";
+import type { Cache } from "./cache.ts";
+import { type ObjectRef, parseKey } from "./client.ts";
 import { RequeueAfterError, TerminalError } from "./errors.ts";
 import { describe, type Informer } from "./informer.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
-import type { UpdatePredicate } from "./predicates.ts";
+import { ResyncTimer, resyncKeyDelay } from "./resync.ts";
+import { type EventSource, toKey } from "./sources.ts";
 import { type RateLimiter, WorkQueue } from "./workqueue.ts";
 
-export interface Request {
-  namespace?: string;
-  name: string;
+export interface Request extends ObjectRef {
+  /** The queue key as it was enqueued; `namespace` and `name` are parsed from it (`ns/name` or `name`). */
+  key: string;
 }
 
 export interface Result {
@@ -23,37 +24,26 @@ export interface ReconcileContext {
   controller: string;
   reconcileId: string;
   logger: Logger;
+  /**
+   * Aborted when this process must stop reconciling now: the lease was lost, or a
+   * shutdown's drain deadline passed. Pass it to every slow call (provider SDKs, waits
+   * for a rate-limit budget) so an aborted reconcile ends instead of acting late.
+   */
+  signal: AbortSignal;
 }
 
 export type Reconciler = (request: Request, context: ReconcileContext) => Promise<Result | void>;
 
-/** Maps an object of a watched kind to the keys of the objects to reconcile. */
-export type MapFn<T extends KubeObject = KubeObject> = (obj: T) => Array<Request | string>;
-
 export interface ControllerOptions {
   maxConcurrentReconciles?: number;
-  /** Enqueue every object of the `for` kind this often (a safety net; 0 disables). */
+  /**
+   * Enqueue every key again about this often (a safety net; 0 disables). The period is
+   * jittered by ±10% and the keys are spread over 10% of it (at most 30 s).
+   */
   resyncPeriodMs?: number;
   rateLimiter?: RateLimiter;
-}
-
-interface WatchSource {
-  type: ResourceType;
-  selector: CacheSelector;
-  map: MapFn;
-  predicates: UpdatePredicate[];
-  /** Enqueue this long after the event, so a burst of events costs one reconcile. */
-  delayMs?: number;
-}
-
-export interface WatchOptions extends CacheSelector {
-  predicates?: UpdatePredicate[];
-  /**
-   * Reconcile once events of this kind have stopped for this long (at most ten times
-   * as long after the first): a burst folds into one reconcile (e.g. 1,000 bindings
-   * changing one tunnel's config).
-   */
-  delayMs?: number;
+  /** Fail to start (and make /readyz fail) when the caches have not synced in this long. Default 2 min, as controller-runtime. */
+  cacheSyncTimeoutMs?: number;
 }
 
 export interface ControllerDeps {
@@ -62,107 +52,52 @@ export interface ControllerDeps {
   logger: Logger;
 }
 
-export const toKey = (r: Request | string): string => (typeof r === "string" ? r : r.namespace ? `${r.namespace}/${r.name}` : r.name);
+/** What a controller reconciles: objects of one kind, or keys that are not objects. */
+export type Primary = { source: EventSource } | { resyncKeys?: () => string[] };
 
-/** The key of the controlling owner of `obj`, if that owner is of `ownerType`. */
-export function controllerOwnerKey(obj: KubeObject, ownerType: ResourceType): string | undefined {
-  const ref = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === ownerType.kind && sameGroup(r.apiVersion, ownerType.apiVersion));
-  if (!ref) return undefined;
-  return ownerType.namespaced && obj.metadata?.namespace ? `${obj.metadata.namespace}/${ref.name}` : ref.name;
-}
-
-const group = (apiVersion: string): string => (apiVersion.includes("/") ? apiVersion.split("/")[0]! : "");
-const sameGroup = (a: string, b: string): boolean => group(a) === group(b);
-
-export class ControllerBuilder {
-  private readonly name: string;
-  private readonly deps: ControllerDeps;
-  private readonly register: (controller: Controller) => void;
-  private primary?: WatchSource;
-  private readonly sources: WatchSource[] = [];
-  private options: ControllerOptions = {};
-
-  constructor(name: string, deps: ControllerDeps, register: (controller: Controller) => void) {
-    this.name = name;
-    this.deps = deps;
-    this.register = register;
-  }
-
-  /** The kind this controller reconciles; its keys are the queue's keys. */
-  for(type: ResourceType, options: { predicates?: UpdatePredicate[] } & CacheSelector = {}): this {
-    const { predicates = [], ...selector } = options;
-    this.primary = { type, selector, map: (obj) => [objectKey(obj)], predicates };
-    return this;
-  }
-
-  /** Objects this controller creates, marked by a controller ownerReference to the `for` kind. */
-  owns(type: ResourceType, options: WatchOptions = {}): this {
-    const { predicates = [], delayMs, ...selector } = options;
-    this.sources.push({
-      type,
-      selector,
-      predicates,
-      ...(delayMs ? { delayMs } : {}),
-      map: (obj) => {
-        const key = this.primary ? controllerOwnerKey(obj, this.primary.type) : undefined;
-        return key ? [key] : [];
-      },
-    });
-    return this;
-  }
-
-  /** Any other kind, mapped to keys by `map` (e.g. Service -> the bindings that reference it). */
-  watches<T extends KubeObject>(type: ResourceType, map: MapFn<T>, options: WatchOptions = {}): this {
-    const { predicates = [], delayMs, ...selector } = options;
-    this.sources.push({ type, selector, predicates, map: map as MapFn, ...(delayMs ? { delayMs } : {}) });
-    return this;
-  }
-
-  withOptions(options: ControllerOptions): this {
-    this.options = { ...this.options, ...options };
-    return this;
-  }
-
-  build(reconciler: Reconciler): Controller {
-    if (!this.primary) throw new Error(`controller ${this.name}: call for(kind) before build()`);
-    const controller = new Controller(this.name, this.deps, this.primary, this.sources, reconciler, this.options);
-    this.register(controller);
-    return controller;
-  }
-}
+const abortError = (message: string): DOMException => new DOMException(message, "AbortError");
 
 export class Controller {
   readonly name: string;
   readonly queue: WorkQueue;
-  /** The informer of the reconciled kind; reconcilers read from it. */
-  readonly informer: Informer;
+  /** The informer of the reconciled kind; undefined for a controller of keys (forKeys). */
+  readonly informer?: Informer;
   private readonly deps: ControllerDeps;
   private readonly reconciler: Reconciler;
   private readonly informers: Informer[] = [];
+  private readonly resyncKeys: () => string[];
+  private readonly kind?: string;
   private readonly maxConcurrent: number;
   private readonly resyncPeriodMs: number;
+  private readonly cacheSyncTimeoutMs: number;
+  private readonly resyncTimer: ResyncTimer;
   private readonly logger: Logger;
+  /** One AbortController per reconcile in flight. */
+  private readonly inFlight = new Set<AbortController>();
   private workers: Promise<void>[] = [];
-  private resyncTimer?: NodeJS.Timeout;
   private running = false;
+  private halted = false;
 
-  constructor(
-    name: string,
-    deps: ControllerDeps,
-    primary: WatchSource,
-    sources: WatchSource[],
-    reconciler: Reconciler,
-    options: ControllerOptions,
-  ) {
+  constructor(name: string, deps: ControllerDeps, primary: Primary, sources: EventSource[], reconciler: Reconciler, options: ControllerOptions) {
     this.name = name;
     this.deps = deps;
     this.reconciler = reconciler;
     this.maxConcurrent = Math.max(1, options.maxConcurrentReconciles ?? 1);
     this.resyncPeriodMs = options.resyncPeriodMs ?? 10 * 60_000;
+    this.cacheSyncTimeoutMs = options.cacheSyncTimeoutMs ?? 2 * 60_000;
     this.logger = deps.logger.child({ controller: name });
     this.queue = new WorkQueue({ ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}), metrics: deps.metrics.queueMetrics(name) });
-    this.informer = this.subscribe(primary);
-    for (const source of sources) this.subscribe(source);
+    deps.metrics.trackInFlightWork(name, this.queue);
+    if ("source" in primary) {
+      const informer = this.attach(primary.source);
+      this.informer = informer;
+      this.kind = primary.source.type.kind;
+      this.resyncKeys = () => informer.keys();
+    } else {
+      this.resyncKeys = primary.resyncKeys ?? (() => []);
+    }
+    for (const source of sources) this.attach(source);
+    this.resyncTimer = new ResyncTimer(this.resyncPeriodMs, () => this.periodicResync());
     deps.metrics.maxConcurrentReconciles.set({ controller: name }, this.maxConcurrent);
     deps.metrics.activeWorkers.set({ controller: name }, 0);
   }
@@ -171,13 +106,16 @@ export class Controller {
     return this.running;
   }
 
-  enqueue(request: Request | string): void {
-    this.queue.add(toKey(request));
+  enqueue(ref: ObjectRef | string): void {
+    this.queue.add(toKey(ref));
   }
 
-  /** Enqueues every object of the reconciled kind, as the periodic resync does. */
+  /**
+   * Enqueues every key at once (the objects of the reconciled kind, or a keyed
+   * controller's resyncKeys). For tests and benchmarks; the periodic resync spreads them.
+   */
   resync(): void {
-    for (const key of this.informer.keys()) this.queue.add(key);
+    for (const key of this.resyncKeys()) this.queue.add(key);
   }
 
   /** Keys waiting or being reconciled: zero when the controller is idle. */
@@ -185,65 +123,103 @@ export class Controller {
     return this.queue.length + this.queue.inFlight;
   }
 
-  /** Waits for this controller's caches, then runs its workers until stop(). */
-  async start(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    await Promise.all(this.informers.map((i) => i.waitForSync()));
-    if (!this.running) return;
-    // Keys enqueued before the caches synced were for objects the workers can now see.
-    for (const key of this.informer.keys()) this.queue.add(key);
-    this.logger.info({ workers: this.maxConcurrent }, "starting workers");
-    this.workers = Array.from({ length: this.maxConcurrent }, () => this.worker());
-    if (this.resyncPeriodMs > 0) {
-      this.resyncTimer = setInterval(() => this.resync(), this.resyncPeriodMs);
-      this.resyncTimer.unref();
-    }
+  /** Keys waiting, in flight, or being gathered by a debounced watch (requeue-after delays not counted). */
+  get unsettled(): number {
+    return this.pending + this.queue.gathering;
   }
 
-  /** Stops handing out keys and waits for reconciles in flight (up to `timeoutMs`). */
+  /**
+   * Waits for this controller's caches (failing after cacheSyncTimeoutMs), then runs its
+   * workers until stop() or halt().
+   */
+  async start(): Promise<void> {
+    if (this.running || this.halted) return;
+    this.running = true;
+    try {
+      await this.waitForCaches();
+      // Keys of objects seen before the workers ran are queued already; resyncKeys are
+      // the ones no event may name (a keyed controller's zones with nothing in them).
+      if (this.running) this.resync();
+    } catch (error) {
+      this.running = false;
+      throw error;
+    }
+    if (!this.running) return;
+    this.logger.info({ workers: this.maxConcurrent }, "starting workers");
+    this.workers = Array.from({ length: this.maxConcurrent }, () => this.worker());
+    this.resyncTimer.start();
+  }
+
+  /**
+   * Stops handing out keys and waits for reconciles in flight; at `timeoutMs` their
+   * signals are aborted and stop returns without waiting further.
+   */
   async stop(timeoutMs = 30_000): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    clearInterval(this.resyncTimer);
+    this.resyncTimer.stop();
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
+    const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        this.logger.warn({ inFlight: this.queue.inFlight }, "reconciles still running at the shutdown deadline");
+        this.logger.warn({ inFlight: this.queue.inFlight }, "reconciles still running at the shutdown deadline; aborting them");
+        this.abortInFlight(abortError("shutdown deadline passed"));
         resolve();
       }, timeoutMs);
     });
-    await Promise.race([this.queue.shutDownWithDrain().then(() => Promise.all(this.workers)), timeout]);
+    await Promise.race([this.queue.shutDownWithDrain().then(() => Promise.all(this.workers)), deadline]);
     clearTimeout(timer);
     this.logger.info("stopped");
   }
 
-  private subscribe(source: WatchSource): Informer {
-    const informer = this.deps.cache.informer(source.type, source.selector);
-    this.informers.push(informer);
-    const keysOf = (obj: KubeObject): string[] => {
-      try {
-        return source.map(obj).map(toKey);
-      } catch (error) {
-        this.logger.error({ err: describe(error), kind: source.type.kind }, "map function threw");
-        return [];
-      }
-    };
-    const enqueue = (...objs: KubeObject[]): void => {
-      for (const key of new Set(objs.flatMap(keysOf))) {
-        if (source.delayMs) this.queue.addDebounced(key, source.delayMs);
-        else this.queue.add(key);
-      }
-    };
-    informer.addHandler({
-      add: (obj) => enqueue(obj),
-      delete: (obj) => enqueue(obj),
-      update: (oldObj, newObj) => {
-        if (source.predicates.length > 0 && !source.predicates.some((p) => p(oldObj, newObj))) return;
-        // A child that changed owner wakes both the old and the new owner, each once.
-        enqueue(oldObj, newObj);
-      },
+  /**
+   * Stops at once, as when the lease is lost: hands out no more keys, aborts the signal
+   * of every reconcile in flight, and does not wait for them (another instance may be
+   * leading already, so nothing may be drained).
+   */
+  halt(reason: string): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.running = false;
+    this.resyncTimer.stop();
+    this.queue.shutDown();
+    this.abortInFlight(abortError(reason));
+    this.logger.warn({ reason }, "halted");
+  }
+
+  private abortInFlight(reason: DOMException): void {
+    for (const controller of this.inFlight) controller.abort(reason);
+  }
+
+  private async waitForCaches(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const pending = this.informers.filter((i) => !i.synced).map((i) => i.type.kind);
+        reject(new Error(`caches did not sync within ${this.cacheSyncTimeoutMs} ms: ${[...new Set(pending)].join(", ")}`));
+      }, this.cacheSyncTimeoutMs);
     });
+    try {
+      await Promise.race([Promise.all(this.informers.map((i) => i.waitForSync())), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private periodicResync(): void {
+    for (const key of this.resyncKeys()) this.queue.addAfter(key, resyncKeyDelay(this.resyncPeriodMs));
+  }
+
+  private attach(source: EventSource): Informer {
+    const informer = source.attach(this.deps.cache, {
+      enqueue: (keys, delayMs) => {
+        for (const key of keys) {
+          if (delayMs) this.queue.addDebounced(key, delayMs);
+          else this.queue.add(key);
+        }
+      },
+      mapFailed: (kind, error) => this.logger.error({ err: describe(error), kind }, "map function threw"),
+    });
+    this.informers.push(informer);
     return informer;
   }
 
@@ -251,6 +227,11 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
+      // Handed out in the same turn as a halt: another instance may lead already.
+      if (this.halted) {
+        this.queue.done(key);
+        return;
+      }
       try {
         await this.reconcileKey(key);
       } finally {
@@ -262,13 +243,18 @@ export class Controller {
   private async reconcileKey(key: string): Promise<void> {
     const { metrics } = this.deps;
     const labels = { controller: this.name };
-    const request = parseKey(key);
+    const request: Request = { key, ...parseKey(key) };
     const reconcileId = randomUUID();
-    const logger = this.logger.child({ kind: this.informer.type.kind, namespace: request.namespace, name: request.name, reconcileID: reconcileId });
+    const logger = this.logger.child({
+      ...(this.kind ? { kind: this.kind, namespace: request.namespace, name: request.name } : { key }),
+      reconcileID: reconcileId,
+    });
+    const abort = new AbortController();
+    this.inFlight.add(abort);
     metrics.activeWorkers.inc(labels);
     const started = process.hrtime.bigint();
     try {
-      const result = await this.reconciler(request, { controller: this.name, reconcileId, logger });
+      const result = await this.reconciler(request, { controller: this.name, reconcileId, logger, signal: abort.signal });
       this.queue.forget(key);
       if (result?.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
         this.queue.addAfter(key, result.requeueAfterMs);
@@ -279,7 +265,9 @@ export class Controller {
     } catch (error) {
       metrics.reconcileErrors.inc(labels);
       metrics.reconcileTotal.inc({ ...labels, result: "error" });
-      if (error instanceof TerminalError) {
+      if (abort.signal.aborted) {
+        logger.info({ reason: describe(abort.signal.reason), err: describe(error) }, "reconcile aborted");
+      } else if (error instanceof TerminalError) {
         metrics.terminalReconcileErrors.inc(labels);
         this.queue.forget(key);
         logger.error({ reason: error.reason, err: error.message }, "reconcile failed terminally; not retrying");
@@ -291,6 +279,7 @@ export class Controller {
         logger.error({ err: describe(error), retries: this.queue.retries(key) }, "reconcile failed; retrying with backoff");
       }
     } finally {
+      this.inFlight.delete(abort);
       metrics.activeWorkers.dec(labels);
       metrics.reconcileTime.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
     }

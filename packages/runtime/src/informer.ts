@@ -8,13 +8,16 @@ import { Watch } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { type KubeClient, type KubeObject, type ListOptions, objectKey, resourcePath, type ResourceType } from "./client.ts";
 import { Backoff, sleep } from "./backoff.ts";
+import { type IndexFunc, ObjectStore } from "./store.ts";
 
 export type InformerEvent = "add" | "update" | "delete";
-export type EventHandler<T> = {
-  add?: (obj: T) => void;
-  update?: (oldObj: T, newObj: T) => void;
-  delete?: (obj: T) => void;
-};
+// Methods, not function-typed properties: they are bivariant, so an Informer<Sub> is an
+// Informer<KubeObject> (the cache keeps informers of every type in one map).
+export interface EventHandler<T> {
+  add?(obj: T): void;
+  update?(oldObj: T, newObj: T): void;
+  delete?(obj: T): void;
+}
 
 export interface InformerOptions extends Omit<ListOptions, "limit"> {
   /** Abort a watch that delivered nothing (not even a bookmark) for this long. */
@@ -27,11 +30,30 @@ export interface InformerOptions extends Omit<ListOptions, "limit"> {
 
 class GoneError extends Error {}
 
+/**
+ * A watch that ends cleanly this soon after it started, having delivered nothing, is
+ * treated as a failure (client-go's rule): a server or proxy that answers 200 and hangs
+ * up at once must meet growing backoff, not a tight re-watch loop.
+ */
+export const SHORT_WATCH_MS = 1000;
+
+/** The namespace index every informer keeps, so a namespaced list is O(objects in it). */
+const NAMESPACE_INDEX = "ktube.dev/namespace";
+
+/**
+ * managedFields are large (often most of a small object's bytes) and no controller reads
+ * them: dropped from every cached object, as controller-runtime users do with a transform.
+ */
+function withoutManagedFields<T extends KubeObject>(obj: T): T {
+  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+  return obj;
+}
+
 export class Informer<T extends KubeObject = KubeObject> {
-  readonly type: ResourceType;
+  readonly type: ResourceType<unknown>;
   private readonly client: KubeClient;
   private readonly options: InformerOptions;
-  private readonly store = new Map<string, T>();
+  private readonly store: ObjectStore<T>;
   private readonly handlers: Array<EventHandler<T>> = [];
   private readonly syncWaiters: Array<() => void> = [];
   private resourceVersion = "";
@@ -42,14 +64,16 @@ export class Informer<T extends KubeObject = KubeObject> {
   private readonly backoff: Backoff;
   private readonly logger?: Logger;
   /** Counts of what the informer did, for tests and metrics. */
-  readonly stats = { lists: 0, watches: 0, relistsOnGone: 0, idleTimeouts: 0, errors: 0 };
+  readonly stats = { lists: 0, watches: 0, relistsOnGone: 0, idleTimeouts: 0, errors: 0, shortWatches: 0 };
 
-  constructor(client: KubeClient, type: ResourceType, options: InformerOptions = {}) {
+  constructor(client: KubeClient, type: ResourceType<unknown>, options: InformerOptions = {}) {
     this.client = client;
     this.type = type;
     this.options = options;
     this.backoff = options.backoff ?? new Backoff(200, 30_000);
     this.logger = options.logger?.child({ informer: type.kind });
+    this.store = new ObjectStore<T>((index, key, error) => this.logger?.error({ index, key, err: describe(error) }, "index function threw"));
+    this.store.addIndex(NAMESPACE_INDEX, (obj) => [obj.metadata?.namespace ?? ""]);
   }
 
   get synced(): boolean {
@@ -65,8 +89,25 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   list(filter?: { namespace?: string }): T[] {
-    const all = [...this.store.values()];
-    return filter?.namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === filter.namespace);
+    return filter?.namespace === undefined ? [...this.store.values()] : this.store.byIndex(NAMESPACE_INDEX, filter.namespace);
+  }
+
+  /**
+   * Files every object under the values `fn` returns, kept current on add, update,
+   * delete and relist; objects already cached are filed at once.
+   */
+  addIndex(name: string, fn: IndexFunc<T>): void {
+    this.store.addIndex(name, fn);
+  }
+
+  hasIndex(name: string): boolean {
+    return this.store.hasIndex(name);
+  }
+
+  /** The cached objects filed under `value` in index `name`: O(matches). */
+  byIndex(name: string, value: string): T[] {
+    if (!this.store.hasIndex(name)) throw new Error(`${this.type.kind} informer has no index "${name}"; add it with addIndex() first`);
+    return this.store.byIndex(name, value);
   }
 
   keys(): string[] {
@@ -99,8 +140,16 @@ export class Informer<T extends KubeObject = KubeObject> {
           await this.relist();
           needList = false;
         }
-        await this.watchOnce();
-        this.backoff.reset();
+        const started = Date.now();
+        const delivered = await this.watchOnce();
+        if (this.stopped) break;
+        if (delivered === 0 && Date.now() - started < SHORT_WATCH_MS) {
+          this.stats.shortWatches++;
+          this.logger?.warn("watch closed at once without events; retrying with backoff");
+          await this.backoff.wait();
+        } else {
+          this.backoff.reset();
+        }
       } catch (error) {
         if (this.stopped) break;
         if (error instanceof GoneError) {
@@ -129,12 +178,12 @@ export class Informer<T extends KubeObject = KubeObject> {
     });
     const seen = new Set<string>();
     for (const item of items) {
-      const obj = { apiVersion: this.type.apiVersion, kind: this.type.kind, ...item } as T;
+      const obj = withoutManagedFields({ apiVersion: this.type.apiVersion, kind: this.type.kind, ...item });
       const key = objectKey(obj);
       seen.add(key);
       this.upsert(key, obj);
     }
-    for (const [key, old] of this.store) {
+    for (const [key, old] of this.store.entries()) {
       if (!seen.has(key)) {
         this.store.delete(key);
         this.emit("delete", old);
@@ -147,8 +196,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
   }
 
-  /** One watch connection, from the last resourceVersion until it ends. */
-  private watchOnce(): Promise<void> {
+  /** One watch connection, from the last resourceVersion until it ends; resolves to the number of events it delivered. */
+  private watchOnce(): Promise<number> {
     this.stats.watches++;
     const watch = new Watch(this.client.kubeConfig);
     const idleTimeoutMs = this.options.idleTimeoutMs ?? 90_000;
@@ -157,16 +206,18 @@ export class Informer<T extends KubeObject = KubeObject> {
     // typings but is the library's only knob for it.
     Reflect.set(watch, "requestTimeoutMs", idleTimeoutMs);
     const path = resourcePath(this.type, this.options.namespace);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       let settled = false;
+      let delivered = 0;
       const finish = (error?: unknown): void => {
         if (settled) return;
         settled = true;
         if (error) reject(error);
-        else resolve();
+        else resolve(delivered);
       };
       const onEvent = (phase: string, obj: T): void => {
         if (settled) return;
+        delivered++;
         if (phase === "ERROR") {
           const status = obj as unknown as { code?: number; message?: string };
           this.abort?.abort();
@@ -176,7 +227,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         const rv = obj.metadata?.resourceVersion;
         if (rv) this.resourceVersion = rv;
         if (phase === "BOOKMARK") return;
-        const full = { apiVersion: this.type.apiVersion, kind: this.type.kind, ...obj } as T;
+        const full = withoutManagedFields({ apiVersion: this.type.apiVersion, kind: this.type.kind, ...obj });
         const key = objectKey(full);
         if (phase === "DELETED") {
           const old = this.store.get(key);

@@ -6,7 +6,8 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { Cache } from "./cache.ts";
 import { KubeClient } from "./client.ts";
-import { Controller, ControllerBuilder } from "./controller.ts";
+import type { Controller } from "./controller.ts";
+import { ControllerBuilder } from "./controller-builder.ts";
 import { EventRecorder } from "./events.ts";
 import { LeaderElector } from "./leader-election.ts";
 import { createLogger } from "./logger.ts";
@@ -41,8 +42,18 @@ export interface ManagerOptions {
   /** Idle timeout of informer watches. */
   watchIdleTimeoutMs?: number;
   gracefulShutdownTimeoutMs?: number;
-  /** Called when the lease is lost after leading. Default: exit(1), so the pod restarts clean. */
+  /**
+   * Called as soon as the lease is lost after leading, once every controller has been
+   * halted (reconciles in flight aborted, not awaited). Default: exit(1), so the pod
+   * restarts clean.
+   */
   onLeadershipLost?: () => void;
+}
+
+/** A controller that could not start (its caches did not sync in time, or its start threw). */
+export interface ControllerFailure {
+  controller: string;
+  error: string;
 }
 
 export class Manager {
@@ -55,6 +66,7 @@ export class Manager {
   readonly status: StatusWriter;
   private readonly options: ManagerOptions;
   private readonly controllers: Controller[] = [];
+  private readonly failures: ControllerFailure[] = [];
   private readonly servers: Server[] = [];
   private elector?: LeaderElector;
   private started = false;
@@ -78,7 +90,10 @@ export class Manager {
     return new ControllerBuilder(name, { cache: this.cache, metrics: this.metrics, logger: this.logger }, (c) => this.controllers.push(c));
   }
 
-  /** Reconciles every object of every controller again (what the periodic resync does). */
+  /**
+   * Enqueues every key of every controller at once, for tests and benchmarks. The
+   * periodic resync does the same spread over time (jittered period, keys over 10% of it).
+   */
   resync(): void {
     for (const controller of this.controllers) controller.resync();
   }
@@ -86,6 +101,19 @@ export class Manager {
   /** True when no controller has a key waiting or in flight (delayed keys not counted). */
   get idle(): boolean {
     return this.controllers.every((c) => c.pending === 0);
+  }
+
+  /**
+   * Idle, and no watch event is still being gathered into a debounced reconcile: a
+   * barrier for "everything caused so far has been handled" (tests, benches).
+   */
+  get settled(): boolean {
+    return this.controllers.every((c) => c.unsettled === 0);
+  }
+
+  /** Controllers that failed to start; while there are any, /readyz answers 503 naming them. */
+  get failedControllers(): readonly ControllerFailure[] {
+    return this.failures;
   }
 
   get isLeader(): boolean {
@@ -125,7 +153,10 @@ export class Manager {
       onStoppedLeading: () => {
         this.metrics.leaderStatus.set({ name }, 0);
         if (this.stopping) return;
-        void this.stopControllers().then(() => (this.options.onLeadershipLost ?? (() => process.exit(1)))());
+        // Another instance may be leading already: stop at once, abort what is in
+        // flight and do not drain (controller-runtime sets the graceful timeout to 0 here).
+        for (const controller of this.controllers) controller.halt("leader election lost");
+        (this.options.onLeadershipLost ?? (() => process.exit(1)))();
       },
     });
     this.elector.start();
@@ -156,8 +187,20 @@ export class Manager {
 
   private startControllers(): void {
     for (const controller of this.controllers) {
-      controller.start().catch((error: unknown) => this.logger.error({ err: String(error), controller: controller.name }, "controller failed to start"));
+      controller.start().catch((error: unknown) => {
+        const failure = { controller: controller.name, error: error instanceof Error ? error.message : String(error) };
+        this.failures.push(failure);
+        this.logger.error({ err: failure.error, controller: controller.name }, "controller failed to start");
+      });
     }
+  }
+
+  /** Why this instance is not ready, or undefined when it is. */
+  private notReadyReason(): string | undefined {
+    if (this.stopping) return "shutting down";
+    if (this.failures.length > 0) return this.failures.map((f) => `controller ${f.controller} failed to start: ${f.error}`).join("\n");
+    if (!this.cache.synced) return "caches not synced";
+    return undefined;
   }
 
   private async stopControllers(): Promise<void> {
@@ -179,8 +222,8 @@ export class Manager {
       if (roles.includes("probe") && path === "/healthz") {
         res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
       } else if (roles.includes("probe") && path === "/readyz") {
-        const ready = this.cache.synced && !this.stopping;
-        res.writeHead(ready ? 200 : 503, { "Content-Type": "text/plain" }).end(ready ? "ok" : "caches not synced");
+        const reason = this.notReadyReason();
+        res.writeHead(reason ? 503 : 200, { "Content-Type": "text/plain" }).end(reason ?? "ok");
       } else if (roles.includes("metrics") && path === "/metrics") {
         this.metrics.registry.metrics().then(
           (text) => res.writeHead(200, { "Content-Type": this.metrics.registry.contentType }).end(text),

@@ -19,6 +19,17 @@ export const annotationsChanged: UpdatePredicate = (o, n) =>
 export const finalizersChanged: UpdatePredicate = (o, n) =>
   !deepEqual(o.metadata?.finalizers ?? [], n.metadata?.finalizers ?? []);
 
+/**
+ * Passes when the value `select` picks differs (deep equality) between the old and the
+ * new object, so a watch wakes its controller only for the fields that controller reads:
+ * `changed((t) => [t.metadata?.generation, conditionStatus(t, "Ready")])` ignores a
+ * status write that only updates counts.
+ */
+export const changed =
+  (select: (obj: KubeObject) => unknown): UpdatePredicate =>
+  (o, n) =>
+    !deepEqual(select(o), select(n));
+
 export const anyOf =
   (...predicates: UpdatePredicate[]): UpdatePredicate =>
   (o, n) =>

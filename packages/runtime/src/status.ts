@@ -48,7 +48,7 @@ export class StatusWriter {
    * reconcile runs again on the fresh object). Returns the updated object, or
    * undefined when nothing needed writing.
    */
-  async update<T extends KubeObject & { status?: unknown }>(type: ResourceType, current: T, desired: NonNullable<T["status"]>): Promise<T | undefined> {
+  async update<T extends KubeObject & { status?: unknown }>(type: ResourceType<unknown>, current: T, desired: NonNullable<T["status"]>): Promise<T | undefined> {
     const diff = mergePatch(current.status ?? {}, desired);
     if (diff === undefined) return undefined;
     return this.client.patch<T>(

@@ -120,12 +120,31 @@ export class WorkQueue {
     return this.queue.length;
   }
 
+  /** Keys whose debounced add has not fired yet (a burst still being gathered). */
+  get gathering(): number {
+    return this.debounced.size;
+  }
+
   get inFlight(): number {
     return this.processing.size;
   }
 
   get isShuttingDown(): boolean {
     return this.shuttingDown;
+  }
+
+  /** Seconds of work in flight and not yet done, summed over the keys being processed (client-go's unfinished work). */
+  unfinishedWorkSeconds(now: number = Date.now()): number {
+    let total = 0;
+    for (const started of this.startedAt.values()) total += now - started;
+    return total / 1000;
+  }
+
+  /** Seconds the longest-running key in flight has been processed for; 0 when none is. */
+  longestRunningProcessorSeconds(now: number = Date.now()): number {
+    let oldest = now;
+    for (const started of this.startedAt.values()) oldest = Math.min(oldest, started);
+    return (now - oldest) / 1000;
   }
 
   add(key: string): void {
@@ -169,7 +188,7 @@ export class WorkQueue {
     const timer = setTimeout(() => {
       this.debounced.delete(key);
       this.add(key);
-    }, at - now);
+    }, Math.max(0, at - now));
     this.debounced.set(key, { first, timer });
   }
 

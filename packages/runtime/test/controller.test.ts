@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@jest/globals";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createTestNamespace, deleteTestNamespace, eventually, testKubeConfig } from "@ktube/testenv";
-import { ExponentialBackoffLimiter, KubeClient, type KubeObject, type Manager, PatchType, RequeueAfterError, sleep, TerminalError } from "../src/index.ts";
+import { changed, ExponentialBackoffLimiter, KubeClient, type KubeObject, type Manager, PatchType, type Request, RequeueAfterError, sleep, TerminalError } from "../src/index.ts";
 import { ConfigMap, configMap, newManager } from "./support.ts";
 
 let kc: KubeConfig;
@@ -42,7 +42,7 @@ describe("controller", () => {
     m.controller("coalesce")
       .for(ConfigMap, { namespace: ns })
       .build(async ({ namespace, name }) => {
-        const cm = m.cache.get<KubeObject & { data?: Record<string, string> }>(ConfigMap, namespace, name, { namespace: ns });
+        const cm = m.cache.get(ConfigMap, namespace, name, { namespace: ns });
         seen.push(cm?.data?.n ?? "missing");
         await sleep(100); // the work a real reconcile does
       });
@@ -152,10 +152,12 @@ describe("controller", () => {
     const m = newManager(kc, "drain");
     let started = 0;
     let finished = 0;
+    let signal: AbortSignal | undefined;
     m.controller("drain")
       .for(ConfigMap, { namespace: ns, fieldSelector: "metadata.name=slow" })
-      .build(async () => {
+      .build(async (_, context) => {
         started++;
+        signal = context.signal;
         await sleep(1000);
         finished++;
       });
@@ -164,6 +166,7 @@ describe("controller", () => {
     const stopping = Date.now();
     await m.stop();
     expect(finished).toBe(1);
+    expect(signal?.aborted).toBe(false); // finished within the drain deadline: never aborted
     expect(Date.now() - stopping).toBeGreaterThanOrEqual(500);
     await client.patch(ConfigMap, ns, "slow", { data: { after: "stop" } }, PatchType.merge);
     await sleep(500);
@@ -211,28 +214,97 @@ describe("controller", () => {
     });
     await eventually(() => expect(reconciled).toEqual(["owner", "owner", "owner"]));
   });
+
+  it("aborts the signal of reconciles still running when a stop's drain deadline passes", async () => {
+    const ns = await namespace();
+    await client.create(ConfigMap, configMap(ns, "stuck"));
+    const m = newManager(kc, "deadline", { gracefulShutdownTimeoutMs: 300 });
+    let signal: AbortSignal | undefined;
+    let abortReason: unknown;
+    m.controller("deadline")
+      .for(ConfigMap, { namespace: ns })
+      .build(async (_, context) => {
+        signal = context.signal;
+        // A reconcile stuck in a slow call that honours its signal.
+        await new Promise((resolve) => context.signal.addEventListener("abort", resolve, { once: true }));
+        abortReason = context.signal.reason;
+      });
+    await m.start();
+    await eventually(() => expect(signal).toBeDefined());
+    expect(signal!.aborted).toBe(false);
+    await m.stop();
+    expect(signal!.aborted).toBe(true);
+    await eventually(() => expect((abortReason as DOMException).name).toBe("AbortError"));
+  });
+
+  it("filters updates with changed(): only the selected fields wake the controller", async () => {
+    const ns = await namespace();
+    await client.create(ConfigMap, configMap(ns, "a"));
+    await client.create(ConfigMap, configMap(ns, "b"));
+    const m = manager("changed");
+    const reconciled: string[] = [];
+    m.controller("changed")
+      .for(ConfigMap, { namespace: ns, predicates: [changed((o) => o.metadata?.annotations?.["example.ktube.dev/watched"])] })
+      .withOptions({ resyncPeriodMs: 0 })
+      .build(async ({ name }) => void reconciled.push(name));
+    await m.start();
+    await eventually(() => expect([...reconciled].sort()).toEqual(["a", "b"]));
+    await client.patch(ConfigMap, ns, "a", { metadata: { annotations: { "example.ktube.dev/other": "1" } } }, PatchType.merge);
+    await client.patch(ConfigMap, ns, "b", { metadata: { annotations: { "example.ktube.dev/watched": "1" } } }, PatchType.merge);
+    // Barrier: a's event came first on the same watch and one worker takes keys in order,
+    // so had it passed, a would have been reconciled before b.
+    await eventually(() => expect(reconciled.filter((n) => n === "b")).toHaveLength(2));
+    expect(reconciled.filter((n) => n === "a")).toHaveLength(1);
+  });
+
+  it("resyncs periodically without any change", async () => {
+    const ns = await namespace();
+    await client.create(ConfigMap, configMap(ns, "resynced"));
+    const m = manager("periodic");
+    const requests: Request[] = [];
+    m.controller("periodic")
+      .for(ConfigMap, { namespace: ns })
+      .withOptions({ resyncPeriodMs: 1000 })
+      .build(async (request) => void requests.push(request));
+    await m.start();
+    await eventually(() => expect(requests.length).toBeGreaterThanOrEqual(3), 10_000);
+    expect(requests[0]).toEqual({ key: `${ns}/resynced`, namespace: ns, name: "resynced" });
+  });
 });
 
-describe("manager endpoints", () => {
-  it("serves /healthz, /readyz once caches synced, and controller-runtime metrics", async () => {
+describe("keyed controllers (forKeys)", () => {
+  it("reconciles keys that are not objects, from map functions, enqueue() and resyncKeys", async () => {
     const ns = await namespace();
-    await client.create(ConfigMap, configMap(ns, "metrics"));
-    const m = manager("metrics-test", { probeAddress: { host: "127.0.0.1", port: 0 }, metricsAddress: { host: "127.0.0.1", port: 0 } });
-    let reconciled = 0;
-    m.controller("metrics-test").for(ConfigMap, { namespace: ns }).build(async () => void reconciled++);
+    const m = manager("zones");
+    const keys: Request[] = [];
+    let zones = ["zone/static.example"];
+    const controller = m
+      .controller("zones")
+      .forKeys({ resyncKeys: () => zones })
+      .watches(ConfigMap, (cm) => (cm.data?.zone ? [`zone/${cm.data.zone}`] : []), { namespace: ns })
+      .withOptions({ resyncPeriodMs: 0 })
+      .build(async (request) => void keys.push(request));
+    expect(controller.informer).toBeUndefined();
     await m.start();
-    const probe = `http://127.0.0.1:${m.address("probe")!.port}`;
-    const metrics = `http://127.0.0.1:${m.address("metrics")!.port}`;
-    expect((await fetch(`${probe}/healthz`)).status).toBe(200);
-    await eventually(async () => expect((await fetch(`${probe}/readyz`)).status).toBe(200));
-    await eventually(() => expect(reconciled).toBeGreaterThanOrEqual(1));
-    const text = await (await fetch(`${metrics}/metrics`)).text();
-    expect(text).toMatch(/controller_runtime_reconcile_total\{controller="metrics-test",result="success"\} [1-9]/);
-    expect(text).toContain('controller_runtime_reconcile_time_seconds_bucket{le="0.005",controller="metrics-test"}');
-    expect(text).toContain('controller_runtime_max_concurrent_reconciles{controller="metrics-test"} 1');
-    expect(text).toContain('workqueue_depth{name="metrics-test",controller="metrics-test"} 0');
-    expect(text).toMatch(/workqueue_adds_total\{name="metrics-test",controller="metrics-test"\} [1-9]/);
-    expect(text).toMatch(/rest_client_requests_total\{code="200",method="GET",host="127\.0\.0\.1:\d+"\} [1-9]/);
-    expect(text).toContain("ktube_provider_requests_total");
+    // resyncKeys are visited at start: zones that no object names still get reconciled.
+    await eventually(() => expect(keys.map((k) => k.key)).toEqual(["zone/static.example"]));
+    await client.create(ConfigMap, configMap(ns, "site", { zone: "shop.example" }));
+    await eventually(() => expect(keys.map((k) => k.key)).toContain("zone/shop.example"));
+    expect(keys.find((k) => k.key === "zone/shop.example")).toEqual({ key: "zone/shop.example", namespace: "zone", name: "shop.example" });
+    controller.enqueue("account:42");
+    await eventually(() => expect(keys.at(-1)).toEqual({ key: "account:42", name: "account:42" }));
+    zones = ["zone/static.example", "zone/other.example"];
+    controller.resync();
+    await eventually(() => expect(keys.map((k) => k.key)).toContain("zone/other.example"));
+    expect(keys.filter((k) => k.key === "zone/static.example")).toHaveLength(2);
+  });
+
+  it("refuses owns() without a for() owner, and for()/forKeys() together or neither", () => {
+    const m = manager("builder-checks");
+    const Secret = { apiVersion: "v1", kind: "Secret", plural: "secrets", namespaced: true };
+    const noop = async (): Promise<void> => {};
+    expect(() => m.controller("k").forKeys().owns(Secret).build(noop)).toThrow(/owns\(Secret\) needs a for\(kind\) owner/);
+    expect(() => m.controller("both").for(ConfigMap).forKeys().build(noop)).toThrow(/call one of them once/);
+    expect(() => m.controller("none").watches(ConfigMap, () => []).build(noop)).toThrow(/call for\(kind\) or forKeys\(\) before build/);
   });
 });

@@ -7,6 +7,7 @@ export class FaultyProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
   private readonly frozen: Socket[] = [];
   private refusing = false;
+  private blackholing = false;
   private readonly targetPort: number;
 
   constructor(targetPort: number) {
@@ -17,6 +18,12 @@ export class FaultyProxy {
     this.server = createServer((client) => {
       if (this.refusing) {
         client.destroy();
+        return;
+      }
+      if (this.blackholing) {
+        client.pause();
+        client.on("error", () => client.destroy());
+        this.frozen.push(client);
         return;
       }
       const upstream = createConnection({ host: "127.0.0.1", port: this.targetPort });
@@ -54,6 +61,16 @@ export class FaultyProxy {
 
   up(): void {
     this.refusing = false;
+    this.blackholing = false;
+  }
+
+  /**
+   * Open connections freeze and new ones are accepted but never answered: requests hang
+   * (a partition), rather than fail fast as with down(). up() ends it for new connections.
+   */
+  blackhole(): void {
+    this.blackholing = true;
+    this.freeze();
   }
 
   /** Open connections stop carrying data but stay open (a half-open link). */

@@ -2,9 +2,9 @@
 // This file runs its own control plane (watch cache off, so a compacted etcd makes the
 // API server answer 410 Gone) behind a proxy that can cut, refuse or freeze traffic.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
 import { ControlPlane, eventually } from "@ktube/testenv";
-import { Backoff, Informer, KubeClient, PatchType } from "../src/index.ts";
+import { Backoff, Informer, KubeClient, type KubeObject, PatchType } from "../src/index.ts";
 import { FaultyProxy } from "./faulty-proxy.ts";
 import { ConfigMap, configMap, testLogger } from "./support.ts";
 
@@ -12,7 +12,7 @@ let controlPlane: ControlPlane;
 let proxy: FaultyProxy;
 let direct: KubeClient;
 let viaProxy: KubeClient;
-let informer: Informer;
+let informer: Informer<V1ConfigMap & KubeObject>;
 const NS = "default";
 const events: string[] = [];
 
@@ -26,7 +26,7 @@ beforeAll(async () => {
   const proxied = new KubeConfig();
   proxied.loadFromString(kc.exportConfig().replace(controlPlane.server, `https://127.0.0.1:${port}`));
   viaProxy = new KubeClient(proxied);
-  informer = new Informer(viaProxy, ConfigMap, {
+  informer = new Informer<V1ConfigMap & KubeObject>(viaProxy, ConfigMap, {
     namespace: NS,
     labelSelector: "faults=yes",
     idleTimeoutMs: 2000,
@@ -35,9 +35,11 @@ beforeAll(async () => {
   });
   informer.addHandler({
     add: (o) => void events.push(`add ${o.metadata!.name}`),
-    update: (_, n) => void events.push(`update ${n.metadata!.name} ${(n as { data?: { v?: string } }).data?.v}`),
+    update: (_, n) => void events.push(`update ${n.metadata!.name} ${n.data?.v}`),
     delete: (o) => void events.push(`delete ${o.metadata!.name}`),
   });
+  // Indexed by name and by value: the index must follow every recovery path.
+  informer.addIndex("key", (o) => [o.metadata!.name!, ...(o.data?.v ? [`v=${o.data.v}`] : [])]);
   for (const name of ["a", "b", "c", "d"]) await direct.create(ConfigMap, labelled(name));
   informer.start();
   await informer.waitForSync();
@@ -54,7 +56,8 @@ const labelled = (name: string, data: Record<string, string> = {}) => ({
   metadata: { name, namespace: NS, labels: { faults: "yes" } },
 });
 const names = () => informer.list().map((o) => o.metadata!.name).sort();
-const value = (name: string) => (informer.get(`${NS}/${name}`) as { data?: { v?: string } } | undefined)?.data?.v;
+const value = (name: string) => informer.get(`${NS}/${name}`)?.data?.v;
+const indexed = (value: string) => informer.byIndex("key", value).map((o) => o.metadata!.name!).sort();
 
 describe("informer faults", () => {
   it("starts with a full list", () => {
@@ -108,6 +111,11 @@ describe("informer faults", () => {
     }, 20_000);
     expect(informer.stats.relistsOnGone).toBeGreaterThan(relists);
     expect(events).toEqual(expect.arrayContaining(["delete e", "update f compacted", "add g"]));
+    // The relist unfiled what it found deleted and refiled what it found changed.
+    expect(indexed("e")).toEqual([]);
+    expect(indexed("g")).toEqual(["g"]);
+    expect(indexed("v=compacted")).toEqual(["f"]);
+    expect(indexed("v=1")).toEqual(["a"]);
   }, 60_000);
 
   it("abandons a half-open watch after the idle timeout", async () => {

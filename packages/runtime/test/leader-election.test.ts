@@ -1,10 +1,11 @@
 // Leader election with real processes: the README's example controller, run twice.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { createTestNamespace, deleteTestNamespace, eventually, testKubeConfig } from "@ktube/testenv";
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { KubeClient, LeaseType, type KubeObject, PatchType, sleep } from "../src/index.ts";
+import { KubeClient, LeaseType, type KubeObject, sleep } from "../src/index.ts";
+import { FaultyProxy } from "./faulty-proxy.ts";
 import { ConfigMap, newManager } from "./support.ts";
 
 const EXAMPLE = join(import.meta.dirname, "..", "examples", "stamp-controller.ts");
@@ -82,35 +83,97 @@ describe("leader election", () => {
     expect(Date.now() - startedAt).toBeLessThan(8000);
   }, 90_000);
 
-  it("stops reconciling when the lease is lost", async () => {
-    let lost = false;
-    const reconciled: string[] = [];
+  it("on losing the lease aborts reconciles in flight, starts no new ones and does not wait for them", async () => {
+    const leaseName = "lease-loser.ktube.dev";
+    const selector = { namespace: ns, labelSelector: "loser=yes" };
+    const started: string[] = [];
+    let inFlight: AbortSignal | undefined;
+    let finishedSlow = false;
+    let releaseSlow!: () => void;
+    const slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
+    let atLoss: { aborted: boolean; finishedSlow: boolean } | undefined;
     const m = newManager(kc, "lease-loser", {
       leaderElection: { namespace: ns, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 },
-      onLeadershipLost: () => (lost = true),
+      // Not exiting, so the test can look at what happened.
+      onLeadershipLost: () => (atLoss = { aborted: inFlight?.aborted ?? false, finishedSlow }),
     });
-    m.controller("lease-loser")
-      .for(ConfigMap, { namespace: ns, labelSelector: "loser=yes" })
-      .build(async ({ name }) => void reconciled.push(name));
-    await m.start();
-    await client.create(ConfigMap, { metadata: { name: "before", namespace: ns, labels: { loser: "yes" } } });
-    await eventually(() => expect(reconciled).toContain("before"), 10_000);
-
-    // Another party takes the lease over (as after a long partition).
-    const leaseName = "lease-loser.ktube.dev";
-    const steal = async () => {
-      const lease = await client.get<KubeObject & { spec: Record<string, unknown> }>(LeaseType, ns, leaseName);
-      await client.request("PUT", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${leaseName}`, {
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: "thief", leaseDurationSeconds: 60, renewTime: new Date().toISOString().replace("Z", "000Z") } },
+    const controller = m
+      .controller("lease-loser")
+      .for(ConfigMap, selector)
+      .withOptions({ maxConcurrentReconciles: 2, resyncPeriodMs: 0 })
+      .build(async ({ name }, { signal }) => {
+        started.push(name);
+        if (name !== "slow") return;
+        inFlight = signal;
+        await slowGate; // ignores its signal on purpose: the manager must not wait for it
+        finishedSlow = true;
       });
-    };
-    await eventually(steal, 5000);
-    await eventually(() => expect(lost).toBe(true), 10_000);
-    expect(m.isLeader).toBe(false);
-    await client.create(ConfigMap, { metadata: { name: "after", namespace: ns, labels: { loser: "yes" } } });
-    await client.patch(ConfigMap, ns, "before", { metadata: { labels: { touched: "yes" } } }, PatchType.merge);
-    await sleep(1500);
-    expect(reconciled).not.toContain("after");
-    await m.stop();
+    try {
+      await m.start();
+      await client.create(ConfigMap, { metadata: { name: "slow", namespace: ns, labels: { loser: "yes" } } });
+      await eventually(() => expect(inFlight).toBeDefined(), 10_000);
+
+      // Another party takes the lease over (as after a long partition).
+      await eventually(() => stealLease(leaseName), 5000);
+      await eventually(() => expect(atLoss).toBeDefined(), 10_000);
+      expect(atLoss).toEqual({ aborted: true, finishedSlow: false }); // aborted, and not drained first
+      expect(m.isLeader).toBe(false);
+
+      // Barrier: a handler registered after the controller's sees "after" only once the
+      // controller's handler has enqueued it (handlers run in order); one more turn of the
+      // event loop lets a free worker (one of two is idle) start it, were the queue live.
+      const afterSeen = new Promise<void>((resolve) =>
+        m.cache.informer(ConfigMap, selector).addHandler({ add: (o) => o.metadata?.name === "after" && resolve() }),
+      );
+      await client.create(ConfigMap, { metadata: { name: "after", namespace: ns, labels: { loser: "yes" } } });
+      await afterSeen;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(started).toEqual(["slow"]);
+      expect(controller.queue.length).toBe(0);
+    } finally {
+      releaseSlow();
+      await m.stop();
+    }
+  }, 60_000);
+
+  it("gives up leading by the renew deadline when the API server stops answering", async () => {
+    const server = kc.getCurrentCluster()!.server;
+    const proxy = new FaultyProxy(Number(new URL(server).port));
+    const port = await proxy.listen();
+    const partitioned = new KubeConfig();
+    partitioned.loadFromString(kc.exportConfig().replace(server, `https://127.0.0.1:${port}`));
+    const renewDeadlineMs = 3000;
+    const retryPeriodMs = 2000;
+    const leaseDurationMs = 15_000;
+    let lostAt: number | undefined;
+    const m = newManager(partitioned, "lease-partition", {
+      leaderElection: { namespace: ns, leaseDurationMs, renewDeadlineMs, retryPeriodMs },
+      onLeadershipLost: () => (lostAt = Date.now()),
+    });
+    try {
+      await m.start();
+      await eventually(() => expect(m.isLeader).toBe(true), 10_000);
+      proxy.blackhole(); // requests now hang instead of failing
+      await eventually(() => expect(lostAt).toBeDefined(), 20_000);
+      const lease = await client.get<KubeObject & { spec: { renewTime: string } }>(LeaseType, ns, "lease-partition.ktube.dev");
+      const renewedAt = Date.parse(lease.spec.renewTime);
+      // The renewTime written is the start of the last successful attempt: the deadline
+      // counts from there, and the next attempt hangs until it.
+      expect(lostAt! - renewedAt).toBeGreaterThanOrEqual(renewDeadlineMs - 10);
+      // Bounded by the deadline, not by request timeouts (the old code stopped at about
+      // renewTime + retryPeriod + 2 * retryPeriod = +6 s here); long before a candidate
+      // could take over at renewTime + leaseDuration.
+      expect(lostAt! - renewedAt).toBeLessThan(renewDeadlineMs + 2000);
+    } finally {
+      await m.stop();
+      await proxy.close();
+    }
   }, 60_000);
 });
+
+async function stealLease(leaseName: string): Promise<void> {
+  const lease = await client.get<KubeObject & { spec: Record<string, unknown> }>(LeaseType, ns, leaseName);
+  await client.request("PUT", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${leaseName}`, {
+    body: { ...lease, spec: { ...lease.spec, holderIdentity: "thief", leaseDurationSeconds: 60, renewTime: new Date().toISOString().replace("Z", "000Z") } },
+  });
+}

@@ -1,8 +1,8 @@
 // Shared bits of the runtime's tests.
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig, V1ConfigMap } from "@kubernetes/client-node";
 import { createLogger, Manager, type ManagerOptions, type ResourceType } from "../src/index.ts";
 
-export const ConfigMap: ResourceType = { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true };
+export const ConfigMap: ResourceType<V1ConfigMap> = { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true };
 export const TunnelBinding: ResourceType = { apiVersion: "ktube.dev/v1alpha1", kind: "TunnelBinding", plural: "tunnelbindings", namespaced: true };
 
 /** Logs only when KTUBE_TEST_LOG is set (to a level), so failures can be debugged. */
