@@ -73,7 +73,8 @@ describe("adopting an existing tunnel", () => {
   beforeAll(async () => {
     await h.startController();
     const cf = new Cloudflare({ apiToken: TOKEN, baseURL: h.fake.baseUrl, maxRetries: 0 });
-    theirs = await cf.zeroTrust.tunnels.cloudflared.create({ account_id: h.account, name: "made-by-hand", config_src: "cloudflare" });
+    const made = await cf.zeroTrust.tunnels.cloudflared.create({ account_id: h.account, name: "made-by-hand", config_src: "cloudflare" });
+    theirs = { id: made.id! };
   });
 
   it("records the adoption in status and never deletes the tunnel", async () => {
