@@ -12,6 +12,7 @@ import { createTestNamespace, deleteTestNamespace, ensureHelm, eventually, kubec
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { kubeConfigAs } from "./service-account.ts";
 
 const run = promisify(execFile);
 const CLOUDFLARE = join(import.meta.dirname, "..", "..", "charts", "ktube", "charts", "cloudflare-controller");
@@ -95,17 +96,7 @@ beforeAll(async () => {
   apps = await createTestNamespace(kc, "policy-apps");
   installed = await install(await helmTemplate());
 
-  const token = await admin.request<{ status: { token: string } }>("POST", `/api/v1/namespaces/${release}/serviceaccounts/${FULLNAME}/token`, {
-    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } },
-  });
-  const cluster = kc.getCurrentCluster()!;
-  const asController = new KubeConfig();
-  asController.loadFromOptions({
-    clusters: [{ name: "test", server: cluster.server, caData: cluster.caData }],
-    users: [{ name: "controller", token: token.status.token }],
-    contexts: [{ name: "controller", cluster: "test", user: "controller" }],
-    currentContext: "controller",
-  });
+  const asController = await kubeConfigAs(kc, admin, release, FULLNAME);
   controller = new KubeClient(asController);
 
   // A real owner for the controller's objects (no controller serves it here: only its uid matters).

@@ -10,6 +10,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
+import { kubeConfigAs } from "./service-account.ts";
 
 const run = promisify(execFile);
 const CHARTS = join(import.meta.dirname, "..", "..", "charts");
@@ -145,17 +146,7 @@ describe("the controller with only the chart's RBAC", () => {
     expect((await kubectl(["auth", "can-i", "list", "secrets", "-n", ns, `--as=${sa}`])).stdout.trim()).toBe("yes");
     expect((await kubectl(["auth", "can-i", "update", "tunnelbindings.ktube.dev", "-n", "default", `--as=${sa}`])).stdout.trim()).toBe("no");
 
-    const token = await admin.request<{ status: { token: string } }>("POST", `/api/v1/namespaces/${ns}/serviceaccounts/ktube-cloudflare-controller/token`, {
-      body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } },
-    });
-    const cluster = kc.getCurrentCluster()!;
-    const asController = new KubeConfig();
-    asController.loadFromOptions({
-      clusters: [{ name: "test", server: cluster.server, caData: cluster.caData }],
-      users: [{ name: "controller", token: token.status.token }],
-      contexts: [{ name: "controller", cluster: "test", user: "controller" }],
-      currentContext: "controller",
-    });
+    const asController = await kubeConfigAs(kc, admin, ns, "ktube-cloudflare-controller");
 
     // Barrier: the policies are enforced (a write the controller must never make is refused)
     // before the controller runs, so "no 403" below also proves they never refuse its real writes.

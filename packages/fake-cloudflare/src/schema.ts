@@ -15,7 +15,15 @@ interface Parameter {
   name: string;
   in: "path" | "query" | "header";
   required?: boolean;
+  explode?: boolean;
   schema?: object;
+}
+
+interface QueryParameter {
+  required: boolean;
+  /** `style: form, explode: false` arrays arrive as one comma-separated value. */
+  commaSeparated: boolean;
+  validate?: ValidateFunction;
 }
 
 interface Operation {
@@ -24,20 +32,38 @@ interface Operation {
   template: string;
   pattern: RegExp;
   pathParams: string[];
-  query: Map<string, { required: boolean; validate?: ValidateFunction }>;
+  query: Map<string, QueryParameter>;
   body?: { required: boolean; validate: ValidateFunction };
+  pageSize?: PageSizeLimits;
+}
+
+/**
+ * What a list operation's `per_page` parameter declares. Read from the document, so the
+ * fake pages each endpoint as Cloudflare documents it (DNS: 100 by default, up to
+ * 5,000,000; zones: 20, 5..50; Access applications: 1000; identity providers: 200...).
+ */
+export interface PageSizeLimits {
+  default?: number;
+  minimum?: number;
+  maximum?: number;
 }
 
 export interface MatchedRequest {
+  /** The document's operationId, or `METHOD template` where it gives none (the Access paths). */
   operation: string;
+  method: string;
+  /** The path template, e.g. `/zones/{zone_id}/dns_records`. */
+  template: string;
   params: Record<string, string>;
   violations: string[];
+  /** Present on list operations (those with a `per_page` parameter). */
+  pageSize?: PageSizeLimits;
 }
 
 type Json = Record<string, unknown>;
 
 export class OpenApiSchema {
-  private readonly operations: Operation[] = [];
+  private readonly described: Operation[] = [];
 
   constructor(specPath: string = DEFAULT_SPEC_PATH) {
     if (!existsSync(specPath)) {
@@ -62,19 +88,33 @@ export class OpenApiSchema {
       JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"cf#/components/')) as object;
     const resolveParam = (p: Parameter | { $ref: string }): Parameter =>
       "$ref" in p ? spec.components.parameters![p.$ref.split("/").pop()!]! : p;
+    const resolveSchema = (schema: Json | undefined): Json | undefined => {
+      const ref = schema?.$ref;
+      if (typeof ref !== "string") return schema;
+      let target: unknown = spec;
+      for (const key of ref.replace(/^#\//, "").split("/")) target = (target as Json)[key];
+      return resolveSchema(target as Json);
+    };
 
     for (const [template, methods] of Object.entries(spec.paths)) {
       for (const [method, op] of Object.entries(methods)) {
         if (!["get", "post", "put", "patch", "delete"].includes(method)) continue;
         const params = ((op.parameters as Array<Parameter | { $ref: string }>) ?? []).map(resolveParam);
-        const query = new Map<string, { required: boolean; validate?: ValidateFunction }>();
+        const query = new Map<string, QueryParameter>();
+        let pageSize: PageSizeLimits | undefined;
         for (const p of params.filter((x) => x.in === "query")) {
-          query.set(p.name, { required: Boolean(p.required), ...(p.schema ? { validate: ajv.compile(rebase(p.schema)) } : {}) });
+          const schema = resolveSchema(p.schema as Json | undefined);
+          query.set(p.name, {
+            required: Boolean(p.required),
+            commaSeparated: schema?.type === "array" && p.explode === false,
+            ...(p.schema ? { validate: ajv.compile(rebase(p.schema)) } : {}),
+          });
+          if (p.name === "per_page") pageSize = pageSizeLimits(schema);
         }
         const requestBody = op.requestBody as { required?: boolean; content?: Record<string, { schema: object }> } | undefined;
         const bodySchema = requestBody?.content?.["application/json"]?.schema;
         const pathParams = [...template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
-        this.operations.push({
+        this.described.push({
           id: (op.operationId as string | undefined) ?? `${method.toUpperCase()} ${template}`,
           method: method.toUpperCase(),
           template,
@@ -82,11 +122,17 @@ export class OpenApiSchema {
           pathParams,
           query,
           ...(bodySchema ? { body: { required: Boolean(requestBody?.required), validate: ajv.compile(rebase(bodySchema)) } } : {}),
+          ...(pageSize ? { pageSize } : {}),
         });
       }
     }
     // Literal paths first, so /zones/{id}/dns_records/batch is not taken for /{id}.
-    this.operations.sort((a, b) => a.pathParams.length - b.pathParams.length);
+    this.described.sort((a, b) => a.pathParams.length - b.pathParams.length);
+  }
+
+  /** Every operation the document describes. */
+  operations(): Array<{ id: string; method: string; template: string }> {
+    return this.described.map(({ id, method, template }) => ({ id, method, template }));
   }
 
   /**
@@ -94,7 +140,7 @@ export class OpenApiSchema {
    * `undefined` means the API has no such operation at all.
    */
   match(method: string, path: string, query: URLSearchParams, body: unknown): MatchedRequest | undefined {
-    const op = this.operations.find((o) => o.method === method && o.pattern.test(path));
+    const op = this.described.find((o) => o.method === method && o.pattern.test(path));
     if (!op) return undefined;
     const values = op.pattern.exec(path)!.slice(1).map(decodeURIComponent);
     const params = Object.fromEntries(op.pathParams.map((name, i) => [name, values[i]!]));
@@ -105,7 +151,8 @@ export class OpenApiSchema {
         violations.push(`query parameter "${name}" is not in the schema of ${op.id}`);
         continue;
       }
-      if (spec.validate && !spec.validate(coerceQuery(value))) {
+      const coerced = spec.commaSeparated ? value.split(",").map(coerceQuery) : coerceQuery(value);
+      if (spec.validate && !spec.validate(coerced)) {
         violations.push(`query parameter "${name}"=${JSON.stringify(value)}: ${describeErrors(spec.validate)}`);
       }
     }
@@ -119,8 +166,17 @@ export class OpenApiSchema {
     } else if (body !== undefined && method !== "DELETE") {
       violations.push(`${op.id} takes no body`);
     }
-    return { operation: op.id, params, violations };
+    return { operation: op.id, method: op.method, template: op.template, params, violations, ...(op.pageSize ? { pageSize: op.pageSize } : {}) };
   }
+}
+
+function pageSizeLimits(schema: Json | undefined): PageSizeLimits {
+  const limits: PageSizeLimits = {};
+  for (const key of ["default", "minimum", "maximum"] as const) {
+    const value = schema?.[key];
+    if (typeof value === "number") limits[key] = value;
+  }
+  return limits;
 }
 
 function coerceQuery(value: string): unknown {

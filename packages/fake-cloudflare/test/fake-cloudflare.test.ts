@@ -94,6 +94,14 @@ describe("DNS", () => {
     expect(fake.records.size).toBe(before);
   });
 
+  it("creates zones through the API (pending, as a new live zone is) and refuses one added twice with 1061", async () => {
+    const zone = await cf.zones.create({ account: { id: account }, name: "api-made.example", type: "full" });
+    expect(zone).toMatchObject({ name: "api-made.example", status: "pending", account: { id: account } });
+    expect(await apiError(cf.zones.create({ account: { id: account }, name: "api-made.example" }))).toEqual({ status: 400, code: 1061 });
+    // Records can be made on a pending zone; Access applications cannot (see access.test.ts).
+    await cf.dns.records.create({ zone_id: zone.id, type: "A", name: "www.api-made.example", content: "192.0.2.1", ttl: 1 });
+  });
+
   it("rejects a request the schema does not allow, and records it", async () => {
     const zone = fake.addZone("schema.example", account);
     const res = await fetch(`${fake.baseUrl}/zones/${zone.id}/dns_records`, {
@@ -110,13 +118,14 @@ describe("DNS", () => {
 
 describe("Access", () => {
   it("creates a self-hosted application with an allow policy", async () => {
-    const app = await cf.zeroTrust.access.applications.create({ account_id: account, type: "self_hosted", domain: "admin.example.com", name: "admin" });
+    fake.addZone("access.example", account); // Access takes only domains in an active zone of the account
+    const app = await cf.zeroTrust.access.applications.create({ account_id: account, type: "self_hosted", domain: "admin.access.example", name: "admin" });
     await cf.zeroTrust.access.applications.policies.create(app.id!, {
       account_id: account,
       name: "ktube",
       decision: "allow",
       include: [{ email: { email: "alice@example.com" } }, { email_domain: { domain: "example.com" } }],
-    } as never);
+    });
     const policies = [];
     for await (const p of cf.zeroTrust.access.applications.policies.list(app.id!, { account_id: account })) policies.push(p);
     expect(policies).toHaveLength(1);
@@ -132,7 +141,7 @@ describe("faults", () => {
     expect((await cf.user.tokens.verify()).status).toBe("active");
   });
 
-  it("rate-limits per token: 429 with code 971 and Retry-After, every call blocked for the rest of the window", async () => {
+  it("rate-limits per token: 429 with code 971 and Retry-After, every call blocked until the block ends", async () => {
     fake.configure({ rateLimit: { limit: 3, windowMs: 1500 } });
     for (let i = 0; i < 3; i++) await cf.user.tokens.verify();
     const res = await fetch(`${fake.baseUrl}/user/tokens/verify`, { headers: { Authorization: `Bearer ${TOKEN}` } });
