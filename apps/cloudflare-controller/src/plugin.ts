@@ -120,6 +120,9 @@ export function cloudflarePlugin(options: CloudflarePluginOptions): ProviderPlug
         if (ctx.session.kind === "quick") {
           return reconcileQuickBinding(ctx, options.cloudflaredImage, options.quickTunnelEndpoint ?? clusterQuickTunnelEndpoint);
         }
+        // A provider switched from quick tunnels to an account: the binding's quick connectors go.
+        await ctx.objects.prune(Core.Deployment);
+        await ctx.objects.prune(Core.Service);
         return reconcileBindingRoutes({ ...ctx, session: ctx.session.account }, routeOptions);
       },
       async release(ctx) {

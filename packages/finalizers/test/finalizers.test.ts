@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@jest/globals";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createTestNamespace, deleteTestNamespace, eventually, testKubeConfig } from "@ktube/testenv";
-import { ApiError, createLogger, ExponentialBackoffLimiter, type KubeObject, KubeClient, Manager, sleep, type ResourceType } from "@ktube/runtime";
+import { ApiError, createLogger, ExponentialBackoffLimiter, type KubeObject, KubeClient, Manager, type ResourceType } from "@ktube/runtime";
 import { addFinalizer, finalize, hasFinalizer, removeFinalizer } from "../src/index.ts";
 
 const ConfigMap: ResourceType = { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true };
@@ -77,8 +77,8 @@ describe("finalize()", () => {
     await first.stop();
 
     await client.delete(ConfigMap, ns, "two");
-    await sleep(1000);
-    expect(await exists("two")).toBe(true); // held by the finalizer: nobody cleaned up yet
+    // No controller runs, so only the finalizer stands between the object and its removal.
+    expect(await exists("two")).toBe(true);
     expect(external.has("two")).toBe(true);
 
     await startController(external, "down").start();
@@ -94,10 +94,12 @@ describe("finalize()", () => {
       if (attempts.length <= 3) throw new Error("provider returned 503");
       external.delete(name);
     };
-    await startController(external, "flaky", flakyCleanup).start();
+    const m = startController(external, "flaky", flakyCleanup);
+    await m.start();
     await client.create(ConfigMap, labelled("three", "flaky"));
     await eventually(() => expect(external.get("three")).toBe("created"));
-    await sleep(500); // let the reconcile caused by adding the finalizer finish: only the deletion wakes it now
+    // Barrier: the reconcile caused by adding the finalizer is done; only the deletion wakes it now.
+    await eventually(() => expect(m.idle).toBe(true));
     await client.delete(ConfigMap, ns, "three");
     await eventually(() => expect(attempts.length).toBeGreaterThanOrEqual(2), 10_000);
     expect(hasFinalizer(await client.get(ConfigMap, ns, "three"), FINALIZER)).toBe(true);

@@ -2,7 +2,8 @@
 // plugin; status, finalizer and cleanup semantics here, the same for every provider.
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource, type ConditionInput, type TunnelStatus } from "@ktube/api";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "@ktube/finalizers";
-import { changed, deepEqual, generationChanged, labelsChanged, type KubeObject, type ReconcileContext, type Request, type Result } from "@ktube/runtime";
+import { changed, deepEqual, generationChanged, labelsChanged, type ReconcileContext, type Request, type Result } from "@ktube/runtime";
+import type { BindingVerdict } from "@ktube/routing";
 import { Index, objectKeyOf, tunnelKeyOf } from "./indexes.ts";
 import { isAbandoned, tunnelBlock, type ProviderKit } from "./kit.ts";
 import type { AcceptedBinding, ProviderObject, TunnelContext, TunnelObject } from "./plugin.ts";
@@ -25,7 +26,7 @@ export function registerTunnelController<S extends object>(kit: ProviderKit<S>):
   // Connector objects: their status (available replicas) is part of the tunnel's.
   for (const type of plugin.tunnel.owns) builder = builder.owns(type, kit.ownership.selector);
   kit.controllers.tunnel = builder
-    .watches(TunnelBindingResource, (b) => [tunnelKeyOf(b as never)], { delayMs, predicates: [generationChanged] })
+    .watches(TunnelBindingResource, (b) => [tunnelKeyOf(b)], { delayMs, predicates: [generationChanged] })
     .watches(
       Core.Service,
       (svc) => cache.byIndex(TunnelBindingResource, Index.bindingsByService, `${svc.metadata?.namespace}/${svc.metadata?.name}`).map(tunnelKeyOf),
@@ -68,19 +69,22 @@ async function reconcileTunnel<S extends object>(kit: ProviderKit<S>, { namespac
   if (problem) return blocked(kit, tunnel, "ProviderNotReady", `TunnelProvider ${provider.metadata.name} is not ready: ${problem.message}`);
 
   let latest: TunnelObject = tunnel;
-  const ctx = (): TunnelContext<S> => tunnelContext(kit, latest, provider, session, context, (updated) => (latest = updated));
+  const ctx = (verdicts: ReadonlyMap<string, BindingVerdict>): TunnelContext<S> =>
+    tunnelContext(latest, provider, session, verdicts, kit, context, (updated) => (latest = updated));
   return kit.reportingErrors(TunnelResource, () => latest, async () => {
     if (tunnel.metadata.deletionTimestamp) {
       if (!ours) return;
-      if (!isAbandoned(tunnel)) await plugin.tunnel.cleanup(ctx());
+      if (!isAbandoned(tunnel)) await plugin.tunnel.cleanup(ctx(kit.verdicts.of(tunnel, kit.capabilities(provider))));
       await removeFinalizer(manager.client, TunnelResource, tunnel, kit.tunnelFinalizer);
       kit.wakeBindings(kit.published.drop(key));
       return;
     }
     // On before the first provider-side change, so nothing is made that deletion would not clean up.
     latest = await addFinalizer(manager.client, TunnelResource, tunnel, kit.tunnelFinalizer);
-    const outcome = await plugin.tunnel.reconcile(ctx());
+    // Judged once: what the plugin applies is exactly what is published (a binding that
+    // changes meanwhile is judged again by the reconcile its change causes).
     const verdicts = kit.verdicts.of(latest, kit.capabilities(provider));
+    const outcome = await plugin.tunnel.reconcile(ctx(verdicts));
     const boundRoutes = [...verdicts.values()].filter((v) => v.accepted.status === "True").reduce((n, v) => n + v.routes.filter((r) => r.resolved).length, 0);
     latest = await writeStatus(manager, TunnelResource, latest, outcome.conditions, { ...outcome.status, boundRoutes });
     // Publish what was applied for each binding; wake those whose outcome changed.
@@ -94,14 +98,14 @@ async function reconcileTunnel<S extends object>(kit: ProviderKit<S>, { namespac
 }
 
 function tunnelContext<S extends object>(
-  kit: ProviderKit<S>,
   tunnel: TunnelObject,
   provider: ProviderObject,
   session: S,
+  verdicts: ReadonlyMap<string, BindingVerdict>,
+  kit: ProviderKit<S>,
   context: ReconcileContext,
   onSaved: (updated: TunnelObject) => void,
 ): TunnelContext<S> {
-  const verdicts = kit.verdicts.of(tunnel, kit.capabilities(provider));
   const accepted: AcceptedBinding[] = [...verdicts.values()]
     .filter((v) => v.accepted.status === "True")
     .map((v) => ({ binding: v.binding as AcceptedBinding["binding"], routes: v.routes.flatMap((r) => (r.resolved ? [r.resolved] : [])) }));
@@ -157,4 +161,3 @@ async function unready<S extends object>(kit: ProviderKit<S>, tunnel: TunnelObje
   kit.wakeBindings(kit.published.publish(key, entries));
 }
 
-export type { KubeObject };

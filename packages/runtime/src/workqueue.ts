@@ -120,6 +120,11 @@ export class WorkQueue {
     return this.queue.length;
   }
 
+  /** Is `key` waiting to be added later (a retry, a requeue-after, or a gathered burst)? */
+  isScheduled(key: string): boolean {
+    return this.delayed.has(key) || this.debounced.has(key);
+  }
+
   /** Keys whose debounced add has not fired yet (a burst still being gathered). */
   get gathering(): number {
     return this.debounced.size;

@@ -4,7 +4,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { createTestNamespace, deleteTestNamespace, eventually, testKubeConfig } from "@ktube/testenv";
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { KubeClient, LeaseType, type KubeObject, sleep } from "../src/index.ts";
+import { KubeClient, LeaseType, type KubeObject } from "../src/index.ts";
 import { FaultyProxy } from "./faulty-proxy.ts";
 import { ConfigMap, newManager } from "./support.ts";
 
@@ -61,7 +61,14 @@ describe("leader election", () => {
     const b = startInstance("instance-b");
     await client.create(ConfigMap, stampable("first"));
     await eventually(async () => expect(await stampOf("first")).toBe(a.identity()), 10_000);
-    await sleep(2000);
+    // Barrier: while b campaigns, a renews the Lease three more times; b cannot have led in between.
+    const renewals = new Set<string>();
+    await eventually(async () => {
+      const lease = await client.get<KubeObject & { spec: { holderIdentity?: string | null; renewTime?: string } }>(LeaseType, ns, "stamp-controller.ktube.dev");
+      expect(lease.spec.holderIdentity).toContain("instance-a");
+      renewals.add(lease.spec.renewTime!);
+      expect(renewals.size).toBeGreaterThanOrEqual(4);
+    }, 30_000, 250);
     expect(b.leading()).toBe(false);
 
     a.child.kill("SIGKILL");
