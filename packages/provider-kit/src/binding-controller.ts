@@ -4,7 +4,7 @@
 // something at, so sharded instances and moves between providers never strip or skip
 // each other's cleanup.
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource, type ConditionInput, type RouteStatus, type TunnelBindingStatus } from "@ktube/api";
-import { addFinalizer, removeFinalizer } from "@ktube/finalizers";
+import { addFinalizer, hasFinalizer, removeFinalizer } from "@ktube/finalizers";
 import { bindingKey, unboundVerdict, type BindingVerdict } from "@ktube/routing";
 import { changed, generationChanged, labelsChanged, type ReconcileContext, type Request, type Result } from "@ktube/runtime";
 import { Index, objectKeyOf } from "./indexes.ts";
@@ -57,14 +57,28 @@ async function reconcileBinding<S extends object>(kit: ProviderKit<S>, { namespa
 
   let latest: BindingObject = binding;
   return kit.reportingErrors(TunnelBindingResource, () => latest, async () => {
+    // 0. Earlier releases put one class-wide finalizer on bindings: it stands for the
+    // provider serving the binding now. Swapped for that provider's own while served
+    // (no release, no blip), otherwise released like any held provider. A binding
+    // another instance serves is left to that instance.
+    const held = kit.heldProviders(binding);
+    if (hasFinalizer(binding, kit.tunnelFinalizer) && !(provider && !served)) {
+      if (served && accepted && plugin.binding) {
+        latest = await addFinalizer(manager.client, TunnelBindingResource, latest, kit.bindingFinalizer(served.metadata.name!));
+        latest = (await removeFinalizer(manager.client, TunnelBindingResource, latest, kit.tunnelFinalizer)) ?? latest;
+      } else {
+        held.push({ finalizer: kit.tunnelFinalizer, ...(served ? { provider: served } : {}) });
+      }
+    }
+
     // 1. Release what the binding holds at providers that should no longer serve it.
     const blockedBy: string[] = [];
-    for (const held of kit.heldProviders(binding)) {
-      if (held.provider && held.provider.metadata.name === served?.metadata.name && accepted) continue;
-      if (held.provider && !scope.serves(held.provider)) continue; // another instance's to release
-      const problem = await release(kit, latest, held, context);
+    for (const holding of held) {
+      if (holding.provider && holding.provider.metadata.name === served?.metadata.name && accepted) continue;
+      if (holding.provider && !scope.serves(holding.provider)) continue; // another instance's to release
+      const problem = await release(kit, latest, holding, context);
       if (problem) blockedBy.push(problem);
-      else latest = (await removeFinalizer(manager.client, TunnelBindingResource, latest, held.finalizer)) ?? latest;
+      else latest = (await removeFinalizer(manager.client, TunnelBindingResource, latest, holding.finalizer)) ?? latest;
     }
     await pruneStaleObjects(kit, binding, accepted ? served?.metadata.name : undefined);
     if (blockedBy.length > 0) {

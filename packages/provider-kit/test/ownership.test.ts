@@ -101,6 +101,23 @@ describe("cleanup that cannot run", () => {
     expect(ctl.service.holders(flaky)).toEqual([]);
   });
 
+  it("takes over the class-wide finalizer earlier releases put on bindings, without releasing anything", async () => {
+    await h.client.create(TunnelResource, tunnel(ns, "upgraded", providerName) as KubeObject);
+    await waitFor(h, "Tunnel", ns, "upgraded", "Ready", { status: "True" });
+    const old = binding(ns, "old", { name: "upgraded" }, [route("web", "old.example.test")]);
+    await h.client.create(TunnelBindingResource, { ...old, metadata: { ...old.metadata, finalizers: ["ngrok.ktube.dev/cleanup"] } } as KubeObject);
+    await eventually(async () => {
+      const b = await read(h, "TunnelBinding", ns, "old");
+      expect(b.metadata?.finalizers).toEqual([`ngrok.ktube.dev/provider-${providerName}`]);
+      expect(condition(b.status, "Ready")?.status).toBe("True");
+    }, 20_000);
+    expect(ctl.service.calls).not.toContain(`binding.release ${providerName} ${ns}/old`);
+    // And it is released like any other once deleted.
+    await h.client.delete(TunnelBindingResource, ns, "old");
+    await waitGone(h, "TunnelBinding", ns, "old");
+    expect(ctl.service.calls).toContain(`binding.release ${providerName} ${ns}/old`);
+  });
+
   it("a binding that loses its claim releases what it holds", async () => {
     await h.client.create(TunnelResource, tunnel(ns, "claims", providerName) as KubeObject);
     await waitFor(h, "Tunnel", ns, "claims", "Ready", { status: "True" });

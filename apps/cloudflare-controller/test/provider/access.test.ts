@@ -13,6 +13,8 @@ let cf: FakeAccount;
 
 beforeAll(async () => {
   cf = await startFake();
+  // Cloudflare accepts a self-hosted application only on a zone of the account (12130 otherwise).
+  cf.fake.addZone("example.com", cf.account);
   cf.fake.configure({ rateLimit: { limit: 100_000, windowMs: 5 * 60_000 } });
 });
 afterEach(() => cf.fake.configure({ faultRate: 0 }));
