@@ -137,6 +137,11 @@ log(`all ${BINDINGS} Ready ${((allReady - started) / 1000).toFixed(1)} s after t
 // Steady state: a forced full resync, then a quiet period.
 const steadyMark = mark();
 const [w1, r1] = [await kubeWrites(), await kubeReads()];
+// Which writes, if any: a steady state must make none, and when it does the log says what.
+const steadyWrites: string[] = [];
+manager.client.onRequest((method, path, code) => {
+  if (method !== "GET") steadyWrites.push(`${method} ${path} ${code}`);
+});
 manager.resync();
 await sleep(STEADY_S * 1000);
 const steadyCalls = callsSince(steadyMark);
@@ -198,6 +203,6 @@ if (args.write) {
   log("bench/README.md and bench/cloudflare/results.json updated");
 }
 if (steady.providerWrites > 0 || steady.kubeWrites > 0) {
-  log("steady state wrote something: that is a bug");
+  log(`steady state wrote something: that is a bug. Kubernetes writes: ${JSON.stringify(steadyWrites)}`);
   process.exitCode = 1;
 }

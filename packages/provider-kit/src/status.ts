@@ -7,17 +7,27 @@ import type { KubeObject, Manager, ResourceType } from "@ktube/runtime";
 type WithStatus = KubeObject & { status?: { conditions?: Condition[] } & object };
 
 export async function recordConditionEvents(manager: Manager, object: KubeObject, before: Condition[] | undefined, updates: ConditionInput[]): Promise<void> {
+  // Conditions often share a cause (ConnectorsReady and Ready both False for the same
+  // reason): a person needs one Event for it, not one per condition.
+  const recorded = new Set<string>();
   for (const update of updates) {
     const previous = before?.find((c) => c.type === update.type);
     if (previous?.status === update.status && previous?.reason === update.reason) continue;
-    if (update.status === "False") await manager.events.record(object, "Warning", update.reason, "Reconcile", update.message || `${update.type} is False`);
-    else if (update.type === "Ready" && update.status === "True") await manager.events.record(object, "Normal", update.reason, "Reconcile", update.message || "Ready");
+    const event =
+      update.status === "False"
+        ? { type: "Warning" as const, note: update.message || `${update.type} is False` }
+        : update.type === "Ready" && update.status === "True"
+          ? { type: "Normal" as const, note: update.message || "Ready" }
+          : undefined;
+    if (!event || recorded.has(`${event.type}/${update.reason}/${event.note}`)) continue;
+    recorded.add(`${event.type}/${update.reason}/${event.note}`);
+    await manager.events.record(object, event.type, update.reason, "Reconcile", event.note);
   }
 }
 
 /**
  * Sets `conditions` (and status `fields`) on `object` for its current generation,
- * records Events for the changes, and patches status when anything differs. Returns
+ * patches status when anything differs, then records Events for the changes. Returns
  * the updated object, or `object` when nothing needed writing.
  */
 export async function writeStatus<T extends WithStatus>(
@@ -31,7 +41,10 @@ export async function writeStatus<T extends WithStatus>(
   const status = (object.status ?? {}) as Record<string, unknown> & { conditions?: Condition[] };
   let next = status.conditions ?? [];
   for (const c of conditions) next = setCondition(next, c, generation);
-  await recordConditionEvents(manager, object, status.conditions, conditions);
   const desired = { ...status, ...fields, observedGeneration: generation, conditions: next };
-  return ((await manager.status.update(type, object, desired as NonNullable<T["status"]>)) as T | undefined) ?? object;
+  const updated = (await manager.status.update(type, object, desired as NonNullable<T["status"]>)) as T | undefined;
+  // Events follow a status change that happened: a reconcile working from a stale read
+  // (its write fails with a conflict) or one that changes nothing records none.
+  if (updated) await recordConditionEvents(manager, object, status.conditions, conditions);
+  return updated ?? object;
 }
