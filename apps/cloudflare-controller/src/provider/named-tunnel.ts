@@ -9,9 +9,9 @@ import type { AccountSession } from "./sessions.ts";
 import { renderIngressConfig, routeUrl, type IngressConfig } from "./ingress.ts";
 import { deleteTunnel, findOrCreateTunnel, getIngressConfig, getTunnel, putIngressConfig, tunnelName, tunnelToken, type CfTunnel } from "./tunnels.ts";
 
+/** A tunnel that is not ready is looked at again after this, doubling while it stays down. */
 const NOT_READY_POLL_MS = 30_000;
-/** How long Cloudflare's answer about a connected tunnel is reused. */
-const OBSERVED_TTL_MS = 25_000;
+const NOT_READY_POLL_MAX_MS = 5 * 60_000;
 /** The connector token Secret is not watched (that would need cluster-wide Secret reads): re-applied this often while connectors are down. */
 const TOKEN_REAPPLY_MS = 10 * 60_000;
 /** Cloudflare's copy of the ingress configuration is read again this often, so an edit made elsewhere is reverted. */
@@ -27,8 +27,8 @@ export class NamedTunnelMemory {
   readonly config = new Map<string, { json: string; readAt: number }>();
   /** Tunnel uid -> the tunnel id whose token Secret was applied, and when. */
   readonly token = new Map<string, { tunnelId: string; at: number }>();
-  /** Cloudflare tunnel id -> the tunnel as last read, and when. */
-  readonly observed = new Map<string, { tunnel: CfTunnel; at: number }>();
+  /** Tunnel uid -> how many polls in a row found it not ready (the poll backs off). */
+  readonly downPolls = new Map<string, number>();
   /** Tunnel uid -> Cloudflare tunnel id, to prune the maps above. */
   private readonly ids = new Map<string, string>();
 
@@ -40,10 +40,8 @@ export class NamedTunnelMemory {
     const id = this.ids.get(uid);
     this.ids.delete(uid);
     this.token.delete(uid);
-    if (id) {
-      this.config.delete(id);
-      this.observed.delete(id);
-    }
+    this.downPolls.delete(uid);
+    if (id) this.config.delete(id);
   }
 }
 
@@ -74,19 +72,19 @@ export async function reconcileNamedTunnel(ctx: TunnelContext<AccountSession>, o
       cf = await getTunnel(api, adopt);
       if (!cf || cf.deleted_at) throw new ProviderError("TunnelNotFound", `existingTunnelId ${adopt} is not a tunnel of account ${api.accountId}`, { terminal: true });
       tunnel = await ctx.saveStatus({ tunnelId: adopt, adopted: true });
+      session.health.forget();
     } else {
       cf = await findOrCreateTunnel(api, tunnelName(tunnel));
       // Written at once: a restart from here on resumes with this tunnel instead of making another.
       tunnel = await ctx.saveStatus({ tunnelId: cf.id, adopted: false });
+      session.health.forget();
     }
     tunnelId = cf.id;
   } else {
-    // Cloudflare's view of the connections, read again only when it may have changed
-    // something we report; a tunnel without connections is read every time.
-    const seen = memory.observed.get(tunnelId);
-    const fresh = seen && (seen.tunnel.connections?.length ?? 0) > 0 && Date.now() - seen.at < OBSERVED_TTL_MS;
-    cf = fresh ? seen.tunnel : await getTunnel(api, tunnelId);
-    if (!cf || cf.deleted_at) {
+    // Connections from the account's shared listing; a tunnel missing from it is
+    // confirmed with one GET (the listing may predate it) before it counts as gone.
+    cf = (await session.health.tunnel(api, tunnelId)) ?? (await getTunnel(api, tunnelId));
+    if (!cf) {
       memory.forget(uid);
       if (tunnel.status?.adopted) {
         throw new ProviderError("TunnelNotFound", `the adopted Cloudflare tunnel ${tunnelId} no longer exists; KTube does not recreate tunnels it did not create`, { terminal: true });
@@ -95,7 +93,6 @@ export async function reconcileNamedTunnel(ctx: TunnelContext<AccountSession>, o
       await ctx.saveStatus({ tunnelId: undefined });
       throw new ProviderError("TunnelNotFound", `Cloudflare tunnel ${tunnelId} no longer exists; it will be recreated`);
     }
-    if (!fresh) memory.observed.set(tunnelId, { tunnel: cf, at: Date.now() });
   }
   memory.remember(uid, tunnelId);
 
@@ -164,11 +161,14 @@ export async function reconcileNamedTunnel(ctx: TunnelContext<AccountSession>, o
     }
     routes.set(bindingKey(binding), outcomes);
   }
+  // A tunnel that stays down is polled less and less often (its connectors' events still wake it at once).
+  const downPolls = ready.status === "True" ? 0 : (memory.downPolls.get(uid) ?? 0) + 1;
+  memory.downPolls.set(uid, downPolls);
   return {
     status: { tunnelId, adopted: Boolean(tunnel.status?.adopted) },
     conditions: [configApplied, connectors, ready],
     routes,
-    ...(ready.status === "True" ? {} : { requeueAfterMs: NOT_READY_POLL_MS }),
+    ...(downPolls > 0 ? { requeueAfterMs: Math.min(NOT_READY_POLL_MS * 2 ** (downPolls - 1), NOT_READY_POLL_MAX_MS) } : {}),
   };
 }
 
@@ -180,6 +180,7 @@ export async function cleanupNamedTunnel(ctx: TunnelContext<AccountSession>, mem
   const tunnelId = tunnel.status?.tunnelId;
   if (!tunnelId || tunnel.status?.adopted) return; // adopted: never deleted by KTube
   await deleteTunnel(ctx.session.api, tunnelId);
+  ctx.session.health.forget();
 }
 
 /** Cloudflare's answer for a tunnel that never had a configuration, in our terms. */

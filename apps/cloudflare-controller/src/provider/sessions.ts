@@ -10,6 +10,7 @@ import { CloudflareApi } from "./api.ts";
 import { CallBudget, type CallBudgetOptions } from "./budget.ts";
 import { ZoneRecords } from "./dns.ts";
 import { DnsBatcher } from "./dns-batcher.ts";
+import { TunnelHealth } from "./tunnel-health.ts";
 import { ZoneDirectory } from "./zones.ts";
 
 /**
@@ -29,6 +30,8 @@ export interface AccountSession {
   readonly batcher: DnsBatcher;
   /** Access applications and the one-time PIN login method. */
   readonly access: AccessApps;
+  /** Every tunnel's connections, from one listing for the account. */
+  readonly health: TunnelHealth;
 }
 
 export interface CloudflareSessionsOptions {
@@ -80,6 +83,7 @@ export class CloudflareSessions {
       records: new ZoneRecords(),
       batcher: new DnsBatcher(),
       access: new AccessApps(),
+      health: new TunnelHealth(),
     };
     this.sessions.set(key, { session, tokenKey });
     return session;
