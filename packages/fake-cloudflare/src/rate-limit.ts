@@ -25,6 +25,12 @@ export class RateLimited extends CfError {
   }
 }
 
+/**
+ * Whole seconds covering `ms` (Retry-After's unit). Rounded to whole milliseconds first:
+ * on the fractional monotonic clock, (t + 60000) - t can come out a hair over 60000.
+ */
+const secondsUntil = (ms: number): number => Math.ceil(Math.round(ms) / 1000);
+
 /** One token's window, on the monotonic clock the request log uses. */
 export class TokenWindow {
   private start = -Infinity;
@@ -33,7 +39,7 @@ export class TokenWindow {
 
   /** Counts a call at time `t` or throws `RateLimited`. */
   admit(t: number, rule: RateLimit): void {
-    if (t < this.blockedUntil) throw new RateLimited(Math.ceil((this.blockedUntil - t) / 1000));
+    if (t < this.blockedUntil) throw new RateLimited(secondsUntil(this.blockedUntil - t));
     if (t - this.start >= rule.windowMs) {
       this.start = t;
       this.count = 0;
@@ -43,7 +49,7 @@ export class TokenWindow {
       this.blockedUntil = t + (rule.blockMs ?? rule.windowMs);
       // The block outlasts the window it began in; counting starts afresh after it.
       this.start = -Infinity;
-      throw new RateLimited(Math.ceil((this.blockedUntil - t) / 1000));
+      throw new RateLimited(secondsUntil(this.blockedUntil - t));
     }
   }
 
