@@ -119,6 +119,12 @@ describe("informer faults", () => {
   }, 60_000);
 
   it("abandons a half-open watch after the idle timeout", async () => {
+    // Barrier: a watch is up and delivering (an update after the object was seen comes
+    // only through a watch), so the freeze cuts that watch, not a relist still under way.
+    await direct.create(ConfigMap, labelled("h0"));
+    await eventually(() => expect(names()).toContain("h0"), 10_000);
+    await direct.patch(ConfigMap, NS, "h0", { data: { v: "live" } }, PatchType.merge);
+    await eventually(() => expect(value("h0")).toBe("live"), 10_000);
     const idle = informer.stats.idleTimeouts;
     proxy.freeze();
     await direct.create(ConfigMap, labelled("h"));
