@@ -150,10 +150,11 @@ describe("a misbehaving Cloudflare", () => {
     expect(h.fake.requests.some((r) => r.status === 429)).toBe(true);
     expect(h.fake.requests.some((r) => r.status >= 500)).toBe(true);
     // While blocked, the controller waits out Retry-After: at most the calls already in
-    // flight when the 429 came (its concurrency) reach Cloudflare.
+    // flight when the 429 came reach Cloudflare, which its workers bound (three
+    // controllers with 4 each here); a client that kept calling would send far more.
     const blocks = requestsWhileBlocked(h.fake.requests);
     expect(blocks.length).toBeGreaterThan(0);
-    for (const block of blocks) expect(block.requests.length).toBeLessThanOrEqual(4);
+    for (const block of blocks) expect(block.requests.length).toBeLessThanOrEqual(12);
     expect(await h.manager!.metrics.count("ktube_provider_requests_total", { provider: "cloudflare", code: "429" })).toBeGreaterThan(0);
     expect(await h.manager!.metrics.count("ktube_provider_requests_total", { provider: "cloudflare", operation: "tunnels.create" })).toBeGreaterThan(0);
     const names = h.fake.liveTunnels().map((t) => t.name);
