@@ -43,6 +43,8 @@ export function cloudflarePlugin(options: CloudflarePluginOptions): ProviderPlug
   let sessions: CloudflareSessions | undefined;
   let kit: ProviderKit<CloudflareSession> | undefined;
   const memory = new NamedTunnelMemory();
+  /** Account sessions by how many providers use them (two providers may share an account and token). */
+  const inUse = new Map<AccountSession, number>();
   const account = (s: CloudflareSession): AccountSession => {
     if (s.kind !== "account") throw new ProviderError("InvalidSpec", "this provider uses quick tunnels and has no account", { terminal: true });
     return s.account;
@@ -78,7 +80,17 @@ export function cloudflarePlugin(options: CloudflarePluginOptions): ProviderPlug
       const spec = provider.spec.cloudflare;
       if (spec?.quickTunnels) return { kind: "quick" };
       if (!spec?.accountId || !credentials.token) throw new ProviderError("InvalidSpec", "spec.cloudflare needs accountId and apiTokenSecretRef", { terminal: true });
-      return { kind: "account", account: sessions!.session(spec.accountId, credentials.token) };
+      const account = sessions!.session(spec.accountId, credentials.token);
+      inUse.set(account, (inUse.get(account) ?? 0) + 1);
+      return { kind: "account", account };
+    },
+    disconnect(session) {
+      if (session.kind !== "account") return;
+      const users = (inUse.get(session.account) ?? 1) - 1;
+      if (users > 0) inUse.set(session.account, users);
+      else inUse.delete(session.account);
+      // Sessions (and token budgets) no provider uses any more are dropped.
+      sessions!.retain(inUse.keys());
     },
     async verify(session) {
       if (session.kind === "quick") {

@@ -55,6 +55,7 @@ export class Sessions<S extends object> {
     try {
       const session = this.plugin.connect(provider, values);
       this.sessions.set(provider.metadata.name!, { fingerprint, session });
+      if (known) this.plugin.disconnect?.(known.session);
       return { session };
     } catch (error) {
       if (error instanceof ProviderError) return { problem: { reason: error.reason, message: error.message } };
@@ -62,7 +63,10 @@ export class Sessions<S extends object> {
     }
   }
 
+  /** The provider is gone: its session is released. */
   forget(providerName: string): void {
+    const known = this.sessions.get(providerName);
     this.sessions.delete(providerName);
+    if (known) this.plugin.disconnect?.(known.session);
   }
 }

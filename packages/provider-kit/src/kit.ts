@@ -1,5 +1,5 @@
 // The state the three controllers of one provider share, and how they are registered.
-import { finalizerFor, TunnelProviderResource, TunnelResource, type ConditionInput, type Tunnel } from "@ktube/api";
+import { finalizerFor, PROVIDER_TYPES, TunnelProviderResource, TunnelResource, type ConditionInput, type Tunnel } from "@ktube/api";
 import type { ProviderCapabilities } from "@ktube/routing";
 import type { Controller, KubeObject, Manager, ResourceType, Result } from "@ktube/runtime";
 import { createHash } from "node:crypto";
@@ -147,7 +147,5 @@ export class ProviderKit<S extends object> {
 
 export const isAbandoned = (obj: KubeObject): boolean => obj.metadata?.annotations?.[ABANDON_ANNOTATION] === "true";
 
-const PROVIDER_BLOCKS = ["cloudflare", "ngrok", "devtunnels", "edge"] as const;
-
-/** The provider block a Tunnel sets, if any (at most one, by CEL). */
-export const tunnelBlock = (tunnel: Tunnel): string | undefined => PROVIDER_BLOCKS.find((b) => tunnel.spec[b] !== undefined);
+/** The provider block a Tunnel sets, if any (at most one, by CEL): named like the provider types. */
+export const tunnelBlock = (tunnel: Tunnel): string | undefined => PROVIDER_TYPES.find((b) => tunnel.spec[b] !== undefined);

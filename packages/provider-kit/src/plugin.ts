@@ -112,6 +112,8 @@ export interface ProviderPlugin<S extends object = object> {
   credentialRefs(provider: ProviderObject): Record<string, SecretKeyRef>;
   /** A session for these credentials. The kit keeps it while provider spec and credentials are unchanged. */
   connect(provider: ProviderObject, credentials: Record<string, string>): S;
+  /** A session the kit no longer uses (its provider changed credentials or was deleted): release what it holds. */
+  disconnect?(session: S): void;
   /** Asks the provider whether the session's credentials work. */
   verify(session: S, provider: ProviderObject, signal: AbortSignal): Promise<Verification>;
   tunnel: {

@@ -2,11 +2,11 @@
 // every provider's users get the same way.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
-import type { KubeObject } from "@ktube/runtime";
+import { PatchType, type KubeObject } from "@ktube/runtime";
 import { eventually, kubectl } from "@ktube/testenv";
 import { ProviderError } from "../src/index.ts";
 import { binding, condition, createKitHarness, provider, read, route, serviceObject, tunnel, waitFor, waitGone, type Instance, type KitHarness } from "./harness.ts";
-import { connectorName } from "./test-plugin.ts";
+import { connectorName, GOOD_TOKEN } from "./test-plugin.ts";
 
 let h: KitHarness;
 let ctl: Instance;
@@ -35,6 +35,11 @@ describe("TunnelProvider", () => {
     expect(condition(p.status, "Ready")?.message).toBe(`Secret ${h.controllerNs}/later not found`);
     await h.client.create(Core.Secret, { metadata: { name: "later", namespace: h.controllerNs }, stringData: { token: "wrong" } } as KubeObject);
     await waitFor(h, "TunnelProvider", undefined, name, "Ready", { status: "False", reason: "TokenRejected" });
+    // A rotated token makes a new session; the plugin is told to release the old one.
+    await h.client.patch(Core.Secret, h.controllerNs, "later", { stringData: { token: GOOD_TOKEN } }, PatchType.merge);
+    await waitFor(h, "TunnelProvider", undefined, name, "Ready", { status: "True" });
+    expect(ctl.service.calls).toContain(`disconnect ${name} wrong`);
+    expect(ctl.service.calls).not.toContain(`disconnect ${name} ${GOOD_TOKEN}`);
   });
 });
 

@@ -65,6 +65,7 @@ export function testPlugin(service: TestService): ProviderPlugin<TestSession> {
     }),
     credentialRefs: (provider): Record<string, SecretKeyRef> => (provider.spec.ngrok ? { token: provider.spec.ngrok.authtokenSecretRef } : {}),
     connect: (provider, credentials) => ({ provider: provider.metadata.name!, token: credentials.token ?? "" }),
+    disconnect: (session) => void service.calls.push(`disconnect ${session.provider} ${session.token}`),
     async verify(session) {
       service.calls.push(`verify ${session.provider}`);
       const ready: ConditionInput =
