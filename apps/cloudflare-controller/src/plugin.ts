@@ -10,7 +10,8 @@ import { CloudflareError } from "./provider/errors.ts";
 import { verifyToken } from "./provider/token.ts";
 import { cleanupNamedTunnel, NamedTunnelMemory, reconcileNamedTunnel } from "./provider/named-tunnel.ts";
 import { QUICK_TUNNEL_CAPABILITIES, reconcileQuickBinding, type QuickTunnelEndpoint } from "./provider/quick-tunnels.ts";
-import { releaseBindingRoutes, reconcileBindingRoutes, type RouteOptions } from "./provider/routes.ts";
+import { AccessGate, releaseBindingRoutes, reconcileBindingRoutes, type RouteOptions } from "./provider/routes.ts";
+import { ZonePlanner } from "./provider/zone-planner.ts";
 
 export const CLOUDFLARE_CAPABILITIES: ProviderCapabilities = {
   provider: "Cloudflare",
@@ -34,6 +35,8 @@ export interface CloudflarePluginOptions {
   callsPer5m?: number;
   /** Where quick tunnel URLs are read (tests stand in for the connectors' /quicktunnel). */
   quickTunnelEndpoint?: QuickTunnelEndpoint;
+  /** Binding changes are gathered this long before DNS is planned (default: the kit's config delay). */
+  dnsDelayMs?: number;
 }
 
 const TUNNELS_BY_CLOUDFLARE_ID = "cloudflare-tunnel-id";
@@ -42,6 +45,8 @@ const REVERIFY_MS = 60 * 60_000;
 export function cloudflarePlugin(options: CloudflarePluginOptions): ProviderPlugin<CloudflareSession> {
   let sessions: CloudflareSessions | undefined;
   let kit: ProviderKit<CloudflareSession> | undefined;
+  let planner: ZonePlanner<CloudflareSession> | undefined;
+  const gate = new AccessGate();
   const memory = new NamedTunnelMemory();
   /** Account sessions by how many providers use them (two providers may share an account and token). */
   const inUse = new Map<AccountSession, number>();
@@ -52,6 +57,12 @@ export function cloudflarePlugin(options: CloudflarePluginOptions): ProviderPlug
   const named = (ctx: TunnelContext<CloudflareSession>): TunnelContext<AccountSession> => ({ ...ctx, session: account(ctx.session) });
   const routeOptions: RouteOptions = {
     ownerId: options.ownerId,
+    gate,
+    dns: {
+      outcome: (provider, hostname, tunnelId) => planner!.outcome(provider, hostname, tunnelId),
+      replan: (provider) => planner!.replan(provider),
+      release: (provider, binding) => planner!.release(provider, binding),
+    },
     async annotate({ binding }, key, value) {
       await kit!.manager.client.patch(TunnelBindingResource, binding.metadata.namespace, binding.metadata.name!, { metadata: { annotations: { [key]: value ?? null } } }, PatchType.merge);
     },
@@ -70,6 +81,16 @@ export function cloudflarePlugin(options: CloudflarePluginOptions): ProviderPlug
       k.manager.cache.addIndex(TunnelResource, TUNNELS_BY_CLOUDFLARE_ID, (t) =>
         [...new Set([t.status?.tunnelId, t.spec.cloudflare?.existingTunnelId].filter((id): id is string => Boolean(id)))],
       );
+      planner = new ZonePlanner(k, {
+        ownerId: options.ownerId,
+        delayMs: options.dnsDelayMs ?? k.options.configDelayMs ?? 1000,
+        accountOf: (provider) => {
+          const { session } = k.sessions.of(provider);
+          return session?.kind === "account" ? session.account : undefined;
+        },
+        publishable: (binding, route) => gate.publishable(binding, route),
+      });
+      planner.register();
     },
     capabilities: (provider) => (provider.spec.cloudflare?.quickTunnels ? QUICK_TUNNEL_CAPABILITIES : CLOUDFLARE_CAPABILITIES),
     credentialRefs: (provider): Record<string, SecretKeyRef> => {

@@ -135,7 +135,7 @@ describe("Tunnel and bindings", () => {
       }),
     );
     // The ownership mark is public DNS: it names no namespace or object, only a fingerprint.
-    expect(records()).toEqual([`CNAME shop.example.com ${tunnelId}.cfargotunnel.com`, `TXT _ktube.shop.example.com "heritage=ktube,owner=test,binding=${bindingFingerprint(`${ns}/shop`)}"`]);
+    expect(records()).toEqual([`CNAME shop.example.com ${tunnelId}.cfargotunnel.com`, `TXT _ktube.shop.example.com "heritage=ktube,owner=test,provider=${bindingFingerprint(providerName)},binding=${bindingFingerprint(`${ns}/shop`)}"`]);
     expect(JSON.stringify([...h.fake.records.values()])).not.toContain(ns);
     expect([...h.fake.records.values()].find((r) => r.type === "CNAME")?.proxied).toBe(true);
     await waitForCondition(h, "Tunnel", ns, "home", "Ready", { status: "True" });
@@ -233,7 +233,7 @@ describe("Tunnel and bindings", () => {
     await waitForCondition(h, "TunnelBinding", ns, "a-winner", "Ready", { status: "True" });
     await h.client.create(TunnelBindingResource, binding(ns, "b-loser", { name: "home" }, [route]) as KubeObject);
     await waitForCondition(h, "TunnelBinding", ns, "b-loser", "Accepted", { status: "False", reason: "Conflict" });
-    const owner = (key: string) => `TXT _ktube.contested.example.com "heritage=ktube,owner=test,binding=${bindingFingerprint(key)}"`;
+    const owner = (key: string) => `TXT _ktube.contested.example.com "heritage=ktube,owner=test,provider=${bindingFingerprint(providerName)},binding=${bindingFingerprint(key)}"`;
     expect(records()).toContain(owner(`${ns}/a-winner`));
 
     const deletedAt = Date.now();

@@ -1,30 +1,13 @@
-// DNS records for a binding's hostnames: a proxied CNAME to the tunnel plus a TXT
-// record that marks it as KTube's (like external-dns's registry). A record without
-// our TXT is someone else's: it is reported, never changed. The TXT is public DNS, so
-// it names no namespace or object: `heritage=ktube,owner=<ownerId>,binding=<fingerprint>`.
-import { ProviderRateLimited } from "@ktube/provider-kit";
+// DNS records KTube keeps in a zone: a proxied CNAME to the tunnel plus a TXT record
+// that marks it as KTube's (external-dns's registry). A record without our mark is
+// someone else's: it is reported, never changed. The mark is public DNS, so it names no
+// namespace or object: `heritage=ktube,owner=<ownerId>,provider=<fingerprint>,binding=<fingerprint>`.
 import type { CloudflareApi } from "./api.ts";
-import { dnsRecordPages, type DnsBatch, type DnsBatchResult, type DnsRecord, type RecordBody } from "./cloudflare-sdk.ts";
-import type { DnsBatcher } from "./dns-batcher.ts";
-import { CloudflareError } from "./errors.ts";
+import { dnsRecordPages, type DnsRecord } from "./cloudflare-sdk.ts";
 import { bindingFingerprint } from "./ownership.ts";
 import type { ZoneRef } from "./zones.ts";
 
 export type { DnsRecord } from "./cloudflare-sdk.ts";
-
-/** What the DNS functions work with: the API, the zone snapshots and the batcher of one session. */
-export interface DnsSession {
-  api: CloudflareApi;
-  records: ZoneRecords;
-  batcher: DnsBatcher;
-}
-
-export interface Owner {
-  /** Distinguishes KTube installations sharing a zone (--owner-id). */
-  ownerId: string;
-  /** `namespace/name` of the binding; only its fingerprint leaves the cluster. */
-  binding: string;
-}
 
 export const tunnelTarget = (tunnelId: string): string => `${tunnelId}.cfargotunnel.com`;
 
@@ -32,34 +15,58 @@ export const tunnelTarget = (tunnelId: string): string => `${tunnelId}.cfargotun
 export const ownershipRecordName = (hostname: string): string =>
   hostname.startsWith("*.") ? `_ktube-wildcard.${hostname.slice(2)}` : `_ktube.${hostname}`;
 
-const hostnameOfOwnershipRecord = (name: string): string =>
-  name.startsWith("_ktube-wildcard.") ? `*.${name.slice("_ktube-wildcard.".length)}` : name.slice("_ktube.".length);
+export const hostnameOfOwnershipRecord = (name: string): string | undefined => {
+  const lower = name.toLowerCase();
+  if (lower.startsWith("_ktube-wildcard.")) return `*.${lower.slice("_ktube-wildcard.".length)}`;
+  if (lower.startsWith("_ktube.")) return lower.slice("_ktube.".length);
+  return undefined;
+};
+
+/** What an ownership TXT says. `provider` is absent in marks written before plans were per provider. */
+export interface Mark {
+  owner: string;
+  provider?: string;
+  /** The holding binding's fingerprint (or, in the oldest marks, its `namespace/name`). */
+  binding: string;
+}
+
+/** Who writes a zone's records: an installation (--owner-id) and one TunnelProvider of it. */
+export interface RecordOwner {
+  ownerId: string;
+  /** The TunnelProvider's name; only its fingerprint leaves the cluster. */
+  provider: string;
+}
 
 /** The ownership TXT's content (quoted, as Cloudflare stores TXT content). */
-export const ownershipContent = (owner: Owner): string =>
-  `"heritage=ktube,owner=${owner.ownerId},binding=${bindingFingerprint(owner.binding)}"`;
+export const markContent = (owner: RecordOwner, bindingKey: string): string =>
+  `"heritage=ktube,owner=${owner.ownerId},provider=${bindingFingerprint(owner.provider)},binding=${bindingFingerprint(bindingKey)}"`;
 
-/**
- * The content earlier versions wrote (the binding's key in clear). Still recognised as
- * ours, and rewritten to the hashed form the next time the binding is reconciled.
- */
-const legacyOwnershipContent = (owner: Owner): string => `"heritage=ktube,owner=${owner.ownerId},binding=${owner.binding}"`;
-
-const isOwnershipOf = (record: DnsRecord, owner: Owner): boolean =>
-  record.type === "TXT" && (record.content === ownershipContent(owner) || record.content === legacyOwnershipContent(owner));
-
-const isKtubeMark = (record: DnsRecord): boolean => record.type === "TXT" && record.content.startsWith('"heritage=ktube,');
-
-/** Records that cannot live next to a CNAME of the same name. */
-const ADDRESS_TYPES: ReadonlySet<string> = new Set(["A", "AAAA"]);
+/** The mark a TXT record carries, if it is a KTube ownership record. */
+export function parseMark(record: DnsRecord): Mark | undefined {
+  if (record.type !== "TXT" || hostnameOfOwnershipRecord(record.name) === undefined) return undefined;
+  const text = record.content.replace(/^"|"$/g, "");
+  if (!text.startsWith("heritage=ktube,")) return undefined;
+  const fields = new Map<string, string>();
+  for (const part of text.split(",")) {
+    const at = part.indexOf("=");
+    if (at > 0) fields.set(part.slice(0, at), part.slice(at + 1));
+  }
+  const owner = fields.get("owner");
+  const binding = fields.get("binding");
+  if (!owner || !binding) return undefined;
+  const provider = fields.get("provider");
+  return { owner, binding, ...(provider ? { provider } : {}) };
+}
 
 /** Records per list call. The schema allows up to 5,000,000; 5000 keeps one answer a few MB. */
 export const RECORDS_PER_PAGE = 5000;
 
-/** A zone's records, by id and by name. */
+/** A zone's records by id and by name, with KTube's ownership marks indexed by the binding they name. */
 export class ZoneSnapshot {
   private readonly byId = new Map<string, DnsRecord>();
   private readonly byName = new Map<string, Map<string, DnsRecord>>();
+  private readonly marksByBinding = new Map<string, Map<string, DnsRecord>>();
+  private readonly allMarks = new Map<string, { record: DnsRecord; mark: Mark }>();
 
   constructor(records: Iterable<DnsRecord> = []) {
     for (const record of records) this.put(record);
@@ -68,20 +75,24 @@ export class ZoneSnapshot {
   put(record: DnsRecord): void {
     this.remove(record.id);
     this.byId.set(record.id, record);
-    const key = record.name.toLowerCase();
-    const named = this.byName.get(key) ?? new Map<string, DnsRecord>();
-    named.set(record.id, record);
-    this.byName.set(key, named);
+    addTo(this.byName, record.name.toLowerCase(), record);
+    const mark = parseMark(record);
+    if (mark) {
+      this.allMarks.set(record.id, { record, mark });
+      addTo(this.marksByBinding, mark.binding, record);
+    }
   }
 
   remove(id: string): void {
     const old = this.byId.get(id);
     if (!old) return;
     this.byId.delete(id);
-    const key = old.name.toLowerCase();
-    const named = this.byName.get(key);
-    named?.delete(id);
-    if (named?.size === 0) this.byName.delete(key);
+    removeFrom(this.byName, old.name.toLowerCase(), id);
+    const marked = this.allMarks.get(id);
+    if (marked) {
+      this.allMarks.delete(id);
+      removeFrom(this.marksByBinding, marked.mark.binding, id);
+    }
   }
 
   /** Every record named `name`, of any type. */
@@ -89,13 +100,31 @@ export class ZoneSnapshot {
     return [...(this.byName.get(name.toLowerCase())?.values() ?? [])];
   }
 
-  all(): IterableIterator<DnsRecord> {
-    return this.byId.values();
+  /** Every KTube ownership record, whoever's. */
+  marks(): IterableIterator<{ record: DnsRecord; mark: Mark }> {
+    return this.allMarks.values();
+  }
+
+  /** The ownership records naming `binding` (a fingerprint or, in the oldest marks, a key). */
+  marksOf(binding: string): DnsRecord[] {
+    return [...(this.marksByBinding.get(binding)?.values() ?? [])];
   }
 
   get size(): number {
     return this.byId.size;
   }
+}
+
+function addTo(index: Map<string, Map<string, DnsRecord>>, key: string, record: DnsRecord): void {
+  const records = index.get(key) ?? new Map<string, DnsRecord>();
+  records.set(record.id, record);
+  index.set(key, records);
+}
+
+function removeFrom(index: Map<string, Map<string, DnsRecord>>, key: string, id: string): void {
+  const records = index.get(key);
+  records?.delete(id);
+  if (records?.size === 0) index.delete(key);
 }
 
 export interface ZoneRecordsOptions {
@@ -124,9 +153,10 @@ export class ZoneRecords {
     this.recordsPerPage = options.recordsPerPage ?? RECORDS_PER_PAGE;
   }
 
-  async snapshot(api: CloudflareApi, zone: ZoneRef): Promise<ZoneSnapshot> {
+  /** The zone's snapshot, listed again when older than `maxAgeMs` (default: the TTL). */
+  async snapshot(api: CloudflareApi, zone: ZoneRef, maxAgeMs: number = this.ttlMs): Promise<ZoneSnapshot> {
     const cached = this.zones.get(zone.id);
-    if (cached && Date.now() - cached.at < this.ttlMs) return cached.snapshot;
+    if (cached && Date.now() - cached.at < Math.min(maxAgeMs, this.ttlMs)) return cached.snapshot;
     const running = this.refreshing.get(zone.id);
     if (running) return running;
     const started = Date.now();
@@ -159,6 +189,11 @@ export class ZoneRecords {
     this.writes.set(zoneId, writes);
   }
 
+  /** The snapshot as last listed (and kept current), without listing; undefined if never listed. */
+  cached(zoneId: string): ZoneSnapshot | undefined {
+    return this.zones.get(zoneId)?.snapshot;
+  }
+
   /** Drops the snapshot: after a failed write nobody knows what the zone holds. */
   forget(zoneId: string): void {
     this.zones.delete(zoneId);
@@ -168,105 +203,4 @@ export class ZoneRecords {
   private async list(api: CloudflareApi, zone: ZoneRef): Promise<ZoneSnapshot> {
     return new ZoneSnapshot(await api.all("dns.records.list", (sdk) => dnsRecordPages(sdk, zone.id, this.recordsPerPage)));
   }
-}
-
-export type DnsOutcome =
-  | { kind: "unchanged" }
-  | { kind: "written" }
-  /**
-   * A record we did not make is in the way, and stays: `DNSRecordConflict` for a record
-   * of another type at the name (an A record where our CNAME would go),
-   * `DNSRecordNotOwned` for a CNAME or ownership TXT without our mark.
-   */
-  | { kind: "notOwned"; reason: "DNSRecordConflict" | "DNSRecordNotOwned"; message: string };
-
-/**
- * Makes `hostname` a proxied CNAME to the tunnel, owned by `owner`. Anything in the way
- * is reported before any write; otherwise the changes go through the batcher (none
- * when everything is as it should be). Cloudflare's own "a record with that host
- * already exists" answer is reported the same way.
- */
-export async function ensureDnsRecord(session: DnsSession, zone: ZoneRef, hostname: string, tunnelId: string, owner: Owner): Promise<DnsOutcome> {
-  const snapshot = await session.records.snapshot(session.api, zone);
-  const ours = ownershipContent(owner);
-  const txtName = ownershipRecordName(hostname);
-  const marks = snapshot.at(txtName).filter(isKtubeMark);
-  const ownedTxt = marks.find((r) => isOwnershipOf(r, owner));
-  if (!ownedTxt && marks.length > 0) {
-    return notOwned("DNSRecordNotOwned", `DNS record ${hostname} is marked as another KTube binding's (${txtName}); it is left alone`);
-  }
-  const atHost = snapshot.at(hostname);
-  const address = atHost.find((r) => ADDRESS_TYPES.has(r.type));
-  if (address) {
-    return notOwned("DNSRecordConflict", `an ${address.type} record ${hostname} -> ${address.content} exists, so no CNAME to the tunnel can be added; it is left alone`);
-  }
-  const cname = atHost.find((r) => r.type === "CNAME");
-  if (cname && !ownedTxt) {
-    return notOwned("DNSRecordNotOwned", `a CNAME record ${hostname} -> ${cname.content} exists and was not made by KTube; it is left alone`);
-  }
-  const target = tunnelTarget(tunnelId);
-  const txtCurrent = ownedTxt?.content === ours;
-  if (txtCurrent && cname?.content === target && cname.proxied) return { kind: "unchanged" };
-
-  const comment = `managed by KTube (owner ${owner.ownerId}, binding ${bindingFingerprint(owner.binding)})`;
-  const cnameBody: RecordBody = { type: "CNAME", name: hostname, content: target, proxied: true, ttl: 1, comment };
-  const txtBody: RecordBody = { type: "TXT", name: txtName, content: ours, ttl: 1, comment };
-  const posts: RecordBody[] = [];
-  const patches: Array<RecordBody & { id: string }> = [];
-  // The ownership TXT goes first: a crash in between leaves a record we can still claim.
-  if (!ownedTxt) posts.push(txtBody);
-  else if (!txtCurrent) patches.push({ id: ownedTxt.id, ...txtBody });
-  if (cname) patches.push({ id: cname.id, ...cnameBody });
-  else posts.push(cnameBody);
-
-  let result: DnsBatchResult;
-  try {
-    result = await submit(session, zone.id, { posts, patches });
-  } catch (error) {
-    if (error instanceof CloudflareError && error.reason === "DNSRecordConflict") return notOwned("DNSRecordConflict", error.message);
-    throw error;
-  }
-  session.records.applyWrite(zone.id, (s) => {
-    for (const r of [...result.posts, ...result.patches]) s.put(r);
-  });
-  return { kind: "written" };
-}
-
-const notOwned = (reason: "DNSRecordConflict" | "DNSRecordNotOwned", message: string): DnsOutcome => ({ kind: "notOwned", reason, message });
-
-/** Removes `hostname`'s CNAME and ownership TXT if they are ours; anything else stays. Returns whether it removed anything. */
-export async function deleteDnsRecord(session: DnsSession, zone: ZoneRef, hostname: string, owner: Owner): Promise<boolean> {
-  const snapshot = await session.records.snapshot(session.api, zone);
-  const ownedTxt = snapshot.at(ownershipRecordName(hostname)).find((r) => isOwnershipOf(r, owner));
-  if (!ownedTxt) return false;
-  const cname = snapshot.at(hostname).find((r) => r.type === "CNAME");
-  const deletes = [...(cname ? [cname] : []), ownedTxt];
-  await submit(session, zone.id, { deletes: deletes.map((r) => ({ id: r.id })) });
-  session.records.applyWrite(zone.id, (s) => {
-    for (const r of deletes) s.remove(r.id);
-  });
-  return true;
-}
-
-/**
- * A batched write. When it fails after reaching Cloudflare, the zone's snapshot is
- * dropped: the write may or may not have happened. A call that never went out (the
- * budget was spent, or a 429) leaves the snapshot alone; re-listing then would only
- * spend more of the budget.
- */
-async function submit(session: DnsSession, zoneId: string, batch: DnsBatch): Promise<DnsBatchResult> {
-  try {
-    return await session.batcher.submit(session.api, zoneId, batch);
-  } catch (error) {
-    if (!(error instanceof ProviderRateLimited)) session.records.forget(zoneId);
-    throw error;
-  }
-}
-
-/** Every hostname `owner` holds in `zone`, found from the ownership TXT records. */
-export async function ownedHostnames(session: DnsSession, zone: ZoneRef, owner: Owner): Promise<string[]> {
-  const snapshot = await session.records.snapshot(session.api, zone);
-  const hostnames: string[] = [];
-  for (const r of snapshot.all()) if (isOwnershipOf(r, owner)) hostnames.push(hostnameOfOwnershipRecord(r.name));
-  return hostnames;
 }

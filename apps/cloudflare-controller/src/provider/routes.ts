@@ -1,42 +1,71 @@
-// A binding's hostnames on a named tunnel: a proxied CNAME to the tunnel plus an
-// ownership TXT per hostname, and a Cloudflare Access application for routes that ask
-// for one. Only what carries our ownership mark is changed or deleted; Access is
-// touched only by bindings that use it (or used it: the annotation below says so), so
-// a token without Access rights serves every plain route.
+// A binding's hostnames on a named tunnel: DNS comes from the provider's zone plans
+// (zone-planner.ts), which this only reads; a Cloudflare Access application for routes
+// that ask for one. Access is touched only by bindings that use it (or used it: the
+// annotation below says so), so a token without Access rights serves every plain route.
 import type { Route } from "@ktube/api";
 import { bindingKey } from "@ktube/routing";
-import { ProviderError, type BindingContext, type BindingWork, type ReleaseContext, type RouteOutcome, type RouteOutcomes } from "@ktube/provider-kit";
+import { ProviderError, type BindingContext, type BindingObject, type BindingWork, type ProviderObject, type ReleaseContext, type RouteOutcome, type RouteOutcomes } from "@ktube/provider-kit";
 import type { AccountSession } from "./sessions.ts";
 import { deleteAccessApp, ensureAccessApp, ownedAccessDomains } from "./access.ts";
-import { deleteDnsRecord, ensureDnsRecord, ownedHostnames, type Owner } from "./dns.ts";
 
 /** Set on a binding before its first Access application is made; removed once it has none. */
 export const ACCESS_ANNOTATION = "cloudflare.ktube.dev/access-applications";
 const RETRY_NOT_OWNED_MS = 30_000;
 
+/** What a binding reads from, and asks of, its provider's DNS plans. */
+export interface BindingDns {
+  outcome(providerName: string, hostname: string, tunnelId: string): RouteOutcome;
+  /** Something the plans read changed (an Access application came or went). */
+  replan(providerName: string): void;
+  /** Resolves once no record of the provider is marked as the binding's. */
+  release(provider: ProviderObject, binding: string): Promise<void>;
+}
+
 export interface RouteOptions {
   ownerId: string;
+  dns: BindingDns;
+  gate: AccessGate;
   /** Sets or removes an annotation on the binding (metadata patch). */
   annotate(ctx: { binding: BindingContext<AccountSession>["binding"] }, key: string, value: string | undefined): Promise<void>;
 }
+
+/**
+ * Which routes behind Access may point at the tunnel in DNS: only once their Access
+ * application is in place, so a hostname is never public without its login. After a
+ * restart, before a binding is reconciled again, its status says (a route served
+ * before had its application).
+ */
+export class AccessGate {
+  private readonly ready = new Map<string, boolean>();
+
+  publishable(binding: BindingObject, route: Route): boolean {
+    if (!route.access) return true;
+    return this.ready.get(gateKey(binding, route)) ?? binding.status?.routes?.find((r) => r.name === route.name)?.ready === true;
+  }
+
+  /** Records what Access said; returns whether that changes what may be published. */
+  set(binding: BindingObject, route: Route, ready: boolean): boolean {
+    const before = this.publishable(binding, route);
+    this.ready.set(gateKey(binding, route), ready);
+    return before !== ready;
+  }
+
+  forget(binding: BindingObject): void {
+    const prefix = `${bindingKey(binding)}\u0000`;
+    for (const key of this.ready.keys()) if (key.startsWith(prefix)) this.ready.delete(key);
+  }
+}
+
+const gateKey = (binding: BindingObject, route: Route): string => `${bindingKey(binding)}\u0000${route.name}\u0000${accessDomain(route)}`;
 
 const accessDomain = (route: Route): string => `${route.hostname}${route.path && route.path !== "/" ? route.path.replace(/\/+$/, "") : ""}`;
 
 export async function reconcileBindingRoutes(ctx: BindingContext<AccountSession>, options: RouteOptions): Promise<BindingWork> {
   const { session, binding, verdict, tunnel } = ctx;
-  const owner: Owner = { ownerId: options.ownerId, binding: bindingKey(binding) };
   const tunnelId = tunnel.status?.tunnelId;
   const served = verdict.routes.flatMap((r) => (r.resolved?.route.hostname ? [r.resolved.route] : []));
   const outcomes: RouteOutcomes = new Map();
   let retry = false;
-
-  // Hostnames held before but not now (renamed or removed routes) go first.
-  const wanted = new Set(served.map((r) => r.hostname!));
-  const previously = (binding.status?.routes ?? []).flatMap((r) => (r.url ? [hostOf(r.url)] : [])).filter((h): h is string => Boolean(h) && !wanted.has(h!));
-  for (const hostname of new Set(previously)) {
-    const zone = await session.zones.zoneFor(session.api, hostname);
-    if (zone) await deleteDnsRecord(session, zone, hostname, owner);
-  }
 
   const accessRoutes = served.filter((r) => r.access);
   if (accessRoutes.length > 0 && binding.metadata.annotations?.[ACCESS_ANNOTATION] !== "true") {
@@ -60,72 +89,54 @@ export async function reconcileBindingRoutes(ctx: BindingContext<AccountSession>
     for (const r of served) outcomes.set(r.name, { ready: false, reason: "Pending", message: "waiting for the Cloudflare tunnel to exist" });
     return { routes: outcomes };
   }
-  const dnsByHost = new Map<string, RouteOutcome>();
+  const provider = ctx.provider.metadata.name!;
+  let replan = false;
   for (const route of served) {
-    if (outcomes.has(route.name)) continue;
-    const hostname = route.hostname!;
-    let dns = dnsByHost.get(hostname);
-    if (!dns) {
-      dns = await ensureHostname(session, hostname, tunnelId, owner);
-      dnsByHost.set(hostname, dns);
-    }
-    if (!dns.ready) {
-      outcomes.set(route.name, dns);
-      retry = true;
-      continue;
-    }
-    if (route.access) {
-      try {
-        const access = await ensureAccessApp(session.api, session.access, options.ownerId, {
-          domain: accessDomain(route),
-          binding: bindingKey(binding),
-          route: route.name,
-          emails: route.access.emails ?? [],
-          emailDomains: route.access.emailDomains ?? [],
-        });
-        if (access.kind === "notOwned") {
-          outcomes.set(route.name, { ready: false, reason: "AccessApplicationNotOwned", message: access.message });
-          retry = true;
-          continue;
-        }
-      } catch (error) {
-        if (!(error instanceof ProviderError && error.reason === "AccessNotPermitted")) throw error;
-        outcomes.set(route.name, { ready: false, reason: error.reason, message: error.message });
+    // The zone planner wakes this binding when the outcome changes.
+    const dns = options.dns.outcome(provider, route.hostname!, tunnelId);
+    if (route.access && dns.reason !== "ZoneNotFound") {
+      // Before DNS: the application goes in front first.
+      const access = outcomes.get(route.name) ?? (await accessOutcome(ctx, options, route));
+      if (!access.ready) retry ||= access.reason === "AccessApplicationNotOwned";
+      replan = options.gate.set(binding, route, access.ready) || replan;
+      if (!access.ready) {
+        outcomes.set(route.name, access);
         continue;
       }
     }
-    outcomes.set(route.name, { ready: true });
+    outcomes.set(route.name, dns);
   }
+  if (replan) options.dns.replan(provider);
   return { routes: outcomes, ...(retry ? { requeueAfterMs: RETRY_NOT_OWNED_MS } : {}) };
 }
 
-/** The hostname's zone and DNS records; not ready, with the reason, when they cannot be ours. */
-async function ensureHostname(session: AccountSession, hostname: string, tunnelId: string, owner: Owner): Promise<RouteOutcome> {
-  const zone = await session.zones.zoneFor(session.api, hostname);
-  if (!zone) return { ready: false, reason: "ZoneNotFound", unresolvedRef: true, message: `no zone of account ${session.accountId} contains ${hostname}` };
-  const dns = await ensureDnsRecord(session, zone, hostname, tunnelId, owner);
-  return dns.kind === "notOwned" ? { ready: false, reason: dns.reason ?? "DNSRecordNotOwned", message: dns.message } : { ready: true };
+/** Ensures the route's Access application; not ready, with the reason, when it cannot be KTube's. */
+async function accessOutcome(ctx: BindingContext<AccountSession>, options: RouteOptions, route: Route): Promise<RouteOutcome> {
+  const { session, binding } = ctx;
+  try {
+    const access = await ensureAccessApp(session.api, session.access, options.ownerId, {
+      domain: accessDomain(route),
+      binding: bindingKey(binding),
+      route: route.name,
+      emails: route.access!.emails ?? [],
+      emailDomains: route.access!.emailDomains ?? [],
+    });
+    return access.kind === "notOwned" ? { ready: false, reason: "AccessApplicationNotOwned", message: access.message } : { ready: true };
+  } catch (error) {
+    if (!(error instanceof ProviderError && error.reason === "AccessNotPermitted")) throw error;
+    return { ready: false, reason: error.reason, message: error.message };
+  }
 }
 
-/** Everything a binding holds in the account: its DNS records (found from Cloudflare, not only status) and its Access applications. */
+/** Everything a binding holds in the account: its DNS records (through the plans) and its Access applications. */
 export async function releaseBindingRoutes(ctx: ReleaseContext<AccountSession>, options: RouteOptions): Promise<void> {
   const { session, binding } = ctx;
-  const owner: Owner = { ownerId: options.ownerId, binding: bindingKey(binding) };
-  for (const zone of await session.zones.zones(session.api)) {
-    for (const hostname of await ownedHostnames(session, zone, owner)) await deleteDnsRecord(session, zone, hostname, owner);
-  }
+  options.gate.forget(binding);
+  await options.dns.release(ctx.provider, bindingKey(binding));
   if (binding.metadata.annotations?.[ACCESS_ANNOTATION] === "true") {
     for (const domain of await ownedAccessDomains(session.api, session.access, options.ownerId, bindingKey(binding))) {
       await deleteAccessApp(session.api, session.access, options.ownerId, domain);
     }
     if (!binding.metadata.deletionTimestamp) await options.annotate({ binding }, ACCESS_ANNOTATION, undefined);
-  }
-}
-
-function hostOf(url: string): string | undefined {
-  try {
-    return new URL(url).hostname || undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -9,7 +9,6 @@ import { AccessApps } from "./access.ts";
 import { CloudflareApi } from "./api.ts";
 import { CallBudget, type CallBudgetOptions } from "./budget.ts";
 import { ZoneRecords } from "./dns.ts";
-import { DnsBatcher } from "./dns-batcher.ts";
 import { TunnelHealth } from "./tunnel-health.ts";
 import { ZoneDirectory } from "./zones.ts";
 
@@ -26,8 +25,6 @@ export interface AccountSession {
   readonly zones: ZoneDirectory;
   /** Per-zone record snapshots. */
   readonly records: ZoneRecords;
-  /** Per-zone batching of DNS writes. */
-  readonly batcher: DnsBatcher;
   /** Access applications and the one-time PIN login method. */
   readonly access: AccessApps;
   /** Every tunnel's connections, from one listing for the account. */
@@ -81,7 +78,6 @@ export class CloudflareSessions {
       }),
       zones: new ZoneDirectory(),
       records: new ZoneRecords(),
-      batcher: new DnsBatcher(),
       access: new AccessApps(),
       health: new TunnelHealth(),
     };

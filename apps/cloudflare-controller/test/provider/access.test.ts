@@ -4,8 +4,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "@jest/glob
 import { ProviderError } from "@ktube/provider-kit";
 import { AccessApps, accessAppName, deleteAccessApp, ensureAccessApp, ownedAccessDomains, type AccessSpec } from "../../src/provider/access.ts";
 import { CloudflareError } from "../../src/provider/errors.ts";
-import { DnsBatcher } from "../../src/provider/dns-batcher.ts";
-import { ensureDnsRecord, ZoneRecords } from "../../src/provider/dns.ts";
+import { ZoneRecords } from "../../src/provider/dns.ts";
+import { sendZoneChanges } from "../../src/provider/dns-batch.ts";
+import { planZoneRecords } from "../../src/provider/zone-plan.ts";
 import { findOrCreateTunnel } from "../../src/provider/tunnels.ts";
 import { startAccessDenyingProxy, startFake, type FakeAccount } from "./fixtures.ts";
 
@@ -150,8 +151,10 @@ describe("a token without Access rights", () => {
 
       const zone = cf.fake.addZone("no-access.example.com", cf.account);
       const tunnel = await findOrCreateTunnel(api, "no-access");
-      const dns = { api, records: new ZoneRecords(), batcher: new DnsBatcher(20) };
-      expect(await ensureDnsRecord(dns, { id: zone.id, name: zone.name }, `web.${zone.name}`, tunnel.id, { ownerId: "prod", binding: "shop/web" })).toEqual({ kind: "written" });
+      const snapshot = await new ZoneRecords().snapshot(api, { id: zone.id, name: zone.name });
+      const plan = planZoneRecords([{ hostname: `web.${zone.name}`, tunnelId: tunnel.id, binding: "shop/web" }], snapshot, { ownerId: "prod", provider: "cf", claimsUnscoped: () => false });
+      expect(await sendZoneChanges(api, zone.id, plan.changes, { applied: () => undefined })).toEqual(new Map());
+      expect([...cf.fake.records.values()].filter((r) => r.name === `web.${zone.name}`)).toHaveLength(1);
     } finally {
       await proxy.stop();
     }
