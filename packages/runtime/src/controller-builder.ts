@@ -10,10 +10,11 @@ export interface WatchOptions extends CacheSelector {
   predicates?: UpdatePredicate[];
   /**
    * Reconcile once events of this kind have stopped for this long (at most ten times
-   * as long after the first): a burst folds into one reconcile (e.g. 1,000 bindings
-   * changing one tunnel's config).
+   * as long after the first, or `maxDelayMs`): a burst folds into one reconcile (e.g.
+   * 1,000 bindings changing one tunnel's config).
    */
   delayMs?: number;
+  maxDelayMs?: number;
 }
 
 export interface KeysOptions {
@@ -68,8 +69,8 @@ export class ControllerBuilder {
 
   /** Any other kind, mapped to keys by `map` (e.g. Service -> the bindings that reference it). */
   watches<T>(type: ResourceType<T>, map: MapFn<T & KubeObject>, options: WatchOptions = {}): this {
-    const { predicates, delayMs, ...selector } = options;
-    this.watched.push(eventSource(type, selector, map, { ...(predicates ? { predicates } : {}), ...(delayMs ? { delayMs } : {}) }));
+    const { predicates, delayMs, maxDelayMs, ...selector } = options;
+    this.watched.push(eventSource(type, selector, map, { ...(predicates ? { predicates } : {}), ...(delayMs ? { delayMs } : {}), ...(maxDelayMs ? { maxDelayMs } : {}) }));
     return this;
   }
 
@@ -86,11 +87,11 @@ export class ControllerBuilder {
       throw new Error(`controller ${this.name}: owns(${this.owned.map((o) => o.type.kind).join(", ")}) needs a for(kind) owner; a forKeys() controller maps children with watches()`);
     }
     const ownerType = "source" in primary ? primary.source.type : undefined;
-    const owned = this.owned.map(({ type, options: { predicates, delayMs, ...selector } }) =>
+    const owned = this.owned.map(({ type, options: { predicates, delayMs, maxDelayMs, ...selector } }) =>
       eventSource(type, selector, (obj) => {
         const key = ownerType ? controllerOwnerKey(obj, ownerType) : undefined;
         return key ? [key] : [];
-      }, { ...(predicates ? { predicates } : {}), ...(delayMs ? { delayMs } : {}) }),
+      }, { ...(predicates ? { predicates } : {}), ...(delayMs ? { delayMs } : {}), ...(maxDelayMs ? { maxDelayMs } : {}) }),
     );
     const controller = new Controller(this.name, this.deps, primary, [...owned, ...this.watched], reconciler, this.options);
     this.register(controller);

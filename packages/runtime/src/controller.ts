@@ -211,9 +211,9 @@ export class Controller {
 
   private attach(source: EventSource): Informer {
     const informer = source.attach(this.deps.cache, {
-      enqueue: (keys, delayMs) => {
+      enqueue: (keys, debounce) => {
         for (const key of keys) {
-          if (delayMs) this.queue.addDebounced(key, delayMs);
+          if (debounce) this.queue.addDebounced(key, debounce.delayMs, debounce.maxDelayMs);
           else this.queue.add(key);
         }
       },

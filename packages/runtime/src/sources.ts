@@ -26,15 +26,16 @@ const sameGroup = (a: string, b: string): boolean => group(a) === group(b);
 
 /** Where a source delivers the keys its events map to. */
 export interface KeySink {
-  enqueue(keys: string[], delayMs?: number): void;
+  enqueue(keys: string[], debounce?: { delayMs: number; maxDelayMs?: number }): void;
   mapFailed(kind: string, error: unknown): void;
 }
 
 export interface EventSourceOptions {
   /** Update events pass when any of these does (none: every update passes). */
   predicates?: UpdatePredicate[];
-  /** Debounce: enqueue once events stopped for this long (at most ten times as long after the first). */
+  /** Debounce: enqueue once events stopped for this long (at most `maxDelayMs`, default ten times as long, after the first). */
   delayMs?: number;
+  maxDelayMs?: number;
 }
 
 export interface EventSource {
@@ -45,7 +46,8 @@ export interface EventSource {
 }
 
 export function eventSource<T>(type: ResourceType<T>, selector: CacheSelector, map: MapFn<T & KubeObject>, options: EventSourceOptions = {}): EventSource {
-  const { predicates = [], delayMs } = options;
+  const { predicates = [], delayMs, maxDelayMs } = options;
+  const debounce = delayMs ? { delayMs, ...(maxDelayMs ? { maxDelayMs } : {}) } : undefined;
   return {
     type,
     selector,
@@ -59,7 +61,7 @@ export function eventSource<T>(type: ResourceType<T>, selector: CacheSelector, m
           return [];
         }
       };
-      const enqueue = (...objs: Array<T & KubeObject>): void => sink.enqueue([...new Set(objs.flatMap(keysOf))], delayMs);
+      const enqueue = (...objs: Array<T & KubeObject>): void => sink.enqueue([...new Set(objs.flatMap(keysOf))], debounce);
       informer.addHandler({
         add: (obj) => enqueue(obj),
         delete: (obj) => enqueue(obj),
