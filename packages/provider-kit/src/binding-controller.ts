@@ -47,7 +47,7 @@ export function registerBindingController<S extends object>(kit: ProviderKit<S>)
 async function reconcileBinding<S extends object>(kit: ProviderKit<S>, { namespace, name }: Request, context: ReconcileContext): Promise<Result | void> {
   const { manager, plugin, scope } = kit;
   const binding = manager.cache.get(TunnelBindingResource, namespace, name);
-  if (!binding) return;
+  if (!binding) return kit.forgetBinding(`${namespace}/${name}`);
   const deleting = Boolean(binding.metadata.deletionTimestamp);
   const tunnel = kit.tunnelOf(binding);
   const provider = tunnel ? kit.provider(tunnel.spec.providerRef.name) : undefined;
@@ -138,7 +138,10 @@ async function reconcileBinding<S extends object>(kit: ProviderKit<S>, { namespa
     }
     const applied = kit.published.get(objectKeyOf(tunnel), bindingKey(binding));
     const current = applied?.fingerprint === verdictFingerprint(judged) ? applied : undefined;
-    await writeBindingStatus(kit, latest, judged, routeOutcomes(kit, judged, tunnel, current, work));
+    const outcomes = routeOutcomes(kit, judged, tunnel, current, work);
+    const quietMs = kit.pendingQuiet(latest, judged, outcomes);
+    if (quietMs > 0) return { requeueAfterMs: Math.min(quietMs, requeueAfterMs ?? quietMs) };
+    await writeBindingStatus(kit, latest, judged, outcomes);
     return requeueAfterMs ? { requeueAfterMs } : undefined;
   });
 }

@@ -1,13 +1,13 @@
 // The state the three controllers of one provider share, and how they are registered.
 import { finalizerFor, PROVIDER_TYPES, TunnelProviderResource, TunnelResource, type ConditionInput, type Tunnel } from "@ktube/api";
-import type { ProviderCapabilities } from "@ktube/routing";
+import type { BindingVerdict, ProviderCapabilities } from "@ktube/routing";
 import type { Controller, KubeObject, Manager, ResourceType, Result } from "@ktube/runtime";
 import { createHash } from "node:crypto";
 import { Sessions } from "./credentials.ts";
 import { ProviderError, ProviderRateLimited } from "./errors.ts";
 import { Index, registerIndexes } from "./indexes.ts";
 import { Ownership } from "./owned-objects.ts";
-import type { BindingObject, ProviderObject, ProviderPlugin, TunnelObject } from "./plugin.ts";
+import type { BindingObject, ProviderObject, ProviderPlugin, RouteOutcomes, TunnelObject } from "./plugin.ts";
 import { PublishedRoutes } from "./published-routes.ts";
 import { ProviderScope } from "./scope.ts";
 import { writeStatus } from "./status.ts";
@@ -28,7 +28,16 @@ export interface KitOptions {
   configDelayMs?: number;
 }
 
+/**
+ * While changes keep coming, a gathered reconcile waits at most this many times the
+ * config delay: long enough that a burst of a thousand new bindings (about ten seconds
+ * to create) becomes one apply, short enough that steady churn still lands in 20 s.
+ */
+export const GATHER_MAX_FACTOR = 20;
+
 const PROVIDER_FINALIZER_PREFIX = "provider-";
+/** See ProviderKit.pendingQuiet. */
+export const PENDING_QUIET_MS = 15_000;
 
 export class ProviderKit<S extends object> {
   readonly manager: Manager;
@@ -44,6 +53,8 @@ export class ProviderKit<S extends object> {
   readonly controllers: { provider?: Controller; tunnel?: Controller; binding?: Controller } = {};
   /** Tunnel key -> uid, to tell the plugin which tunnel to forget once it is gone. */
   private readonly tunnelUids = new Map<string, string>();
+  /** Binding key -> the generation that has only been waiting since `since` (see pendingQuiet). */
+  private readonly pending = new Map<string, { generation?: number; since: number }>();
 
   constructor(manager: Manager, plugin: ProviderPlugin<S>, options: KitOptions) {
     this.manager = manager;
@@ -104,6 +115,33 @@ export class ProviderKit<S extends object> {
       const provider = providers.find((p) => this.bindingFinalizer(p.metadata.name!) === finalizer);
       return provider ? { finalizer, provider } : { finalizer };
     });
+  }
+
+  /**
+   * How much longer to hold back the status of a binding generation whose routes are
+   * only waiting on this controller's own work (reason Pending: the tunnel applying it,
+   * DNS being written). Whatever finishes that work wakes the binding, so a new binding
+   * usually gets one status write, Ready, instead of a "waiting" write first; one that
+   * still waits after PENDING_QUIET_MS says so. 0: write now.
+   */
+  pendingQuiet(binding: BindingObject, verdict: BindingVerdict, outcomes: RouteOutcomes): number {
+    const key = `${binding.metadata.namespace}/${binding.metadata.name}`;
+    const waiting = verdict.accepted.status === "True" && [...outcomes.values()].some((o) => !o.ready) && [...outcomes.values()].every((o) => o.ready || o.reason === "Pending");
+    if (!waiting) {
+      this.pending.delete(key);
+      return 0;
+    }
+    const generation = binding.metadata.generation;
+    let since = Date.now();
+    const known = this.pending.get(key);
+    if (known && known.generation === generation) since = known.since;
+    else this.pending.set(key, { generation, since });
+    return Math.max(0, since + PENDING_QUIET_MS - Date.now());
+  }
+
+  /** A binding is gone. */
+  forgetBinding(key: string): void {
+    this.pending.delete(key);
   }
 
   rememberTunnel(key: string, uid: string): void {

@@ -1,6 +1,8 @@
 // Status through the status subresource, with observedGeneration, written only when it
-// changed; an Event for each condition change a person needs to see (a condition
-// turning False, or Ready turning True).
+// changed; an Event for each condition change a person needs to see: a condition
+// turning False, or Ready turning True after a failure. The first Ready of a new object
+// (or after it only waited, reason Pending) is progress the status shows; a thousand
+// new bindings do not need a thousand Events saying so.
 import { setCondition, type Condition, type ConditionInput } from "@ktube/api";
 import type { KubeObject, Manager, ResourceType } from "@ktube/runtime";
 
@@ -16,7 +18,7 @@ export async function recordConditionEvents(manager: Manager, object: KubeObject
     const event =
       update.status === "False"
         ? { type: "Warning" as const, note: update.message || `${update.type} is False` }
-        : update.type === "Ready" && update.status === "True"
+        : update.type === "Ready" && update.status === "True" && previous?.status === "False" && previous.reason !== "Pending"
           ? { type: "Normal" as const, note: update.message || "Ready" }
           : undefined;
     if (!event || recorded.has(`${event.type}/${update.reason}/${event.note}`)) continue;

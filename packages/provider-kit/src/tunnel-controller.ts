@@ -5,7 +5,7 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "@ktube/finalizers";
 import { changed, deepEqual, generationChanged, labelsChanged, type ReconcileContext, type Request, type Result } from "@ktube/runtime";
 import type { BindingVerdict } from "@ktube/routing";
 import { Index, objectKeyOf, tunnelKeyOf } from "./indexes.ts";
-import { isAbandoned, tunnelBlock, type ProviderKit } from "./kit.ts";
+import { GATHER_MAX_FACTOR, isAbandoned, tunnelBlock, type ProviderKit } from "./kit.ts";
 import type { AcceptedBinding, ProviderObject, TunnelContext, TunnelObject } from "./plugin.ts";
 import { verdictFingerprint, type AppliedBinding } from "./published-routes.ts";
 import { writeStatus } from "./status.ts";
@@ -20,17 +20,18 @@ export function registerTunnelController<S extends object>(kit: ProviderKit<S>):
   const { manager, plugin, options } = kit;
   const { cache } = manager;
   const delayMs = options.configDelayMs ?? 1000;
+  const maxDelayMs = delayMs * GATHER_MAX_FACTOR;
   const tunnelKeys = (tunnels: TunnelObject[]): string[] => tunnels.map(objectKeyOf);
 
   let builder = manager.controller("tunnel").for(TunnelResource, { predicates: [tunnelChanged] });
   // Connector objects: their status (available replicas) is part of the tunnel's.
   for (const type of plugin.tunnel.owns) builder = builder.owns(type, kit.ownership.selector);
   kit.controllers.tunnel = builder
-    .watches(TunnelBindingResource, (b) => [tunnelKeyOf(b)], { delayMs, predicates: [generationChanged] })
+    .watches(TunnelBindingResource, (b) => [tunnelKeyOf(b)], { delayMs, maxDelayMs, predicates: [generationChanged] })
     .watches(
       Core.Service,
       (svc) => cache.byIndex(TunnelBindingResource, Index.bindingsByService, `${svc.metadata?.namespace}/${svc.metadata?.name}`).map(tunnelKeyOf),
-      { delayMs, predicates: [portsChanged] },
+      { delayMs, maxDelayMs, predicates: [portsChanged] },
     )
     .watches(Core.Namespace, () => tunnelKeys(cache.byIndex(TunnelResource, Index.tunnelsByNamespaceRule, "selector")), { predicates: [labelsChanged] })
     .watches(TunnelProviderResource, (p) => tunnelKeys(kit.tunnelsOfProvider(p.metadata!.name!)), { predicates: [providerChanged] })
