@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
 import { requestsWhileBlocked } from "@ktube/fake-cloudflare";
-import type { KubeObject } from "@ktube/runtime";
+import { PatchType, type KubeObject } from "@ktube/runtime";
 import { eventually } from "@ktube/testenv";
 import Cloudflare from "cloudflare";
 import { binding, cloudflareProvider, condition, connectTunnel, createHarness, service, status, TOKEN, tunnel, waitForCondition, type Harness } from "./harness.ts";
@@ -65,6 +65,33 @@ describe("a controller process killed with SIGKILL", () => {
     // Nothing it logged carries the API token or the connector token.
     expect(first.output + second.output).not.toContain(TOKEN);
     expect(first.output + second.output).not.toMatch(/eyJ[A-Za-z0-9_-]{20,}/);
+  });
+
+  it("during a zone batch that renames one hostname and drops a deleted binding's: the next run converges, nothing leaked or doubled", async () => {
+    const first = h.startProcess();
+    const route = (hostname: string) => [{ name: "web", hostname, service: { name: "web", port: "http" } }];
+    await h.client.create(TunnelBindingResource, binding(ns, "renamed", { name: "crashed" }, route("old.example.net")) as KubeObject);
+    await h.client.create(TunnelBindingResource, binding(ns, "leaving", { name: "crashed" }, route("leaving.example.net")) as KubeObject);
+    for (const name of ["renamed", "leaving"]) await waitForCondition(h, "TunnelBinding", ns, name, "Ready", { status: "True" }, 30_000);
+
+    const held = h.fake.hold("dns.records.batch");
+    await h.client.patch(TunnelBindingResource, ns, "renamed", [{ op: "replace", path: "/spec/routes/0/hostname", value: "new.example.net" }], PatchType.json);
+    await h.client.delete(TunnelBindingResource, ns, "leaving");
+    const batch = await held.arrived; // Cloudflare applies it; the controller never hears back
+    await first.kill();
+    held.release();
+    expect(batch.status).toBe(200);
+
+    const second = h.startProcess();
+    await eventually(async () => expect((await status(h, "TunnelBinding", ns, "renamed")).routes).toEqual([{ name: "web", ready: true, url: "https://new.example.net/" }]), 30_000);
+    await eventually(async () => expect((await h.client.list(TunnelBindingResource, { namespace: ns })).items.map((b) => b.metadata!.name)).not.toContain("leaving"), 30_000);
+    await eventually(() => {
+      expect(records("new.example.net").map((r) => r.type).sort()).toEqual(["CNAME", "TXT"]);
+      expect([...records("old.example.net"), ...records("leaving.example.net")]).toEqual([]);
+    }, 30_000);
+    await h.client.delete(TunnelBindingResource, ns, "renamed");
+    await eventually(() => expect(records("new.example.net")).toEqual([]), 30_000);
+    await second.stop();
   });
 });
 

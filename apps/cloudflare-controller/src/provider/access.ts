@@ -97,6 +97,7 @@ const grantsExactly = (policy: AccessPolicy, desired: AccessPolicyBody): boolean
 export class AccessApps {
   private cached?: { apps: Map<string, AccessApp[]>; at: number };
   private listing?: Promise<Map<string, AccessApp[]>>;
+  private writes: Array<{ at: number; domain: string; apps: AccessApp[] }> = [];
   private oneTimePin?: { id: string; at: number };
   private findingOneTimePin?: Promise<string>;
   private readonly ttlMs: number;
@@ -108,16 +109,25 @@ export class AccessApps {
   /** The account's applications by domain (a domain may have several); concurrent callers share one listing. */
   async apps(api: CloudflareApi): Promise<ReadonlyMap<string, readonly AccessApp[]>> {
     if (this.cached && Date.now() - this.cached.at < this.ttlMs) return this.cached.apps;
-    this.listing ??= api
+    if (this.listing) return this.listing;
+    const started = Date.now();
+    const listing = api
       .all("access.applications.list", (sdk) => accessAppPages(sdk, api.accountId, PER_PAGE))
       .then((list) => {
         const apps = new Map<string, AccessApp[]>();
         for (const app of list) apps.set(app.domain, [...(apps.get(app.domain) ?? []), app]);
-        this.cached = { apps, at: Date.now() };
+        // Our writes made while the listing was under way are laid over it: a listing that
+        // predates an application we created must not make us create it again.
+        this.writes = this.writes.filter((w) => w.at >= started);
+        for (const w of this.writes) setApps(apps, w.domain, w.apps);
+        if (this.listing === listing) this.cached = { apps, at: Date.now() };
         return apps;
       })
-      .finally(() => (this.listing = undefined));
-    return this.listing;
+      .finally(() => {
+        if (this.listing === listing) this.listing = undefined;
+      });
+    this.listing = listing;
+    return listing;
   }
 
   /**
@@ -137,16 +147,16 @@ export class AccessApps {
     return this.findingOneTimePin;
   }
 
-  /** Records the applications of `domain` as we left them. */
+  /** Records the applications of `domain` as we left them (in the listing, and in one under way). */
   remember(domain: string, apps: AccessApp[]): void {
-    if (!this.cached) return;
-    if (apps.length > 0) this.cached.apps.set(domain, apps);
-    else this.cached.apps.delete(domain);
+    if (this.cached) setApps(this.cached.apps, domain, apps);
+    if (this.listing) this.writes.push({ at: Date.now(), domain, apps });
   }
 
-  /** Drops what is known: the next call lists again. */
+  /** Drops what is known: the next call lists again (a listing under way is not waited for: it may predate the failure). */
   forget(): void {
     this.cached = undefined;
+    this.listing = undefined;
     this.oneTimePin = undefined;
   }
 }
@@ -263,4 +273,9 @@ async function forgettingOnFailure<T>(cache: AccessApps, work: () => Promise<T>)
     if (!(error instanceof ProviderRateLimited)) cache.forget();
     throw error;
   }
+}
+
+function setApps(apps: Map<string, AccessApp[]>, domain: string, list: AccessApp[]): void {
+  if (list.length > 0) apps.set(domain, list);
+  else apps.delete(domain);
 }

@@ -11,7 +11,7 @@
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource, type Route } from "@ktube/api";
 import { hasFinalizer } from "@ktube/finalizers";
 import { bindingKey } from "@ktube/routing";
-import { Index, objectKeyOf, ProviderError, ProviderRateLimited, tunnelBlock, type BindingObject, type ProviderKit, type ProviderObject, type RouteOutcome, type TunnelObject } from "@ktube/provider-kit";
+import { GATHER_MAX_FACTOR, Index, objectKeyOf, ProviderError, ProviderRateLimited, tunnelBlock, type BindingObject, type ProviderKit, type ProviderObject, type RouteOutcome, type TunnelObject } from "@ktube/provider-kit";
 import { changed, labelsChanged, type Controller, type KubeObject, type Result } from "@ktube/runtime";
 import { createHash } from "node:crypto";
 import type { DnsBatchResult } from "./cloudflare-sdk.ts";
@@ -99,15 +99,17 @@ export class ZonePlanner<S extends object> {
     const { kit } = this;
     const { cache } = kit.manager;
     const delayMs = this.options.delayMs;
+    const maxDelayMs = delayMs * GATHER_MAX_FACTOR;
     const ofBindings = (bindings: BindingObject[]): string[] => [...new Set(bindings.flatMap((b) => this.providerKeyOfBinding(b)))];
     this.controller = kit.manager
       .controller("dnszone")
       .forKeys({ resyncKeys: () => this.resyncKeys() })
-      .watches(TunnelBindingResource, (b) => this.providerKeyOfBinding(b), { delayMs, predicates: [bindingChanged] })
-      .watches(TunnelResource, (t) => [`${PROVIDER_KEY}${t.spec.providerRef.name}`], { delayMs, predicates: [tunnelChanged] })
+      .watches(TunnelBindingResource, (b) => this.providerKeyOfBinding(b), { delayMs, maxDelayMs, predicates: [bindingChanged] })
+      .watches(TunnelResource, (t) => [`${PROVIDER_KEY}${t.spec.providerRef.name}`], { delayMs, maxDelayMs, predicates: [tunnelChanged] })
       .watches(TunnelProviderResource, (p) => [`${PROVIDER_KEY}${p.metadata!.name}`], { predicates: [providerChanged] })
       .watches(Core.Service, (svc) => ofBindings(cache.byIndex(TunnelBindingResource, Index.bindingsByService, `${svc.metadata?.namespace}/${svc.metadata?.name}`)), {
         delayMs,
+        maxDelayMs,
         predicates: [portsChanged],
       })
       .watches(Core.Namespace, (ns) => ofBindings(cache.byIndex(TunnelBindingResource, Index.bindingsByNamespace, ns.metadata!.name!)), { predicates: [labelsChanged] })
