@@ -200,7 +200,8 @@ export class ZonePlanner<S extends object> {
   /** The provider's claims, split by zone; zones whose share changed are planned. */
   private async planProvider(name: string): Promise<void> {
     const provider = this.kit.provider(name);
-    const account = provider && this.kit.scope.serves(provider) && !provider.metadata.deletionTimestamp ? this.options.accountOf(provider) : undefined;
+    // A provider being deleted is still planned: its tunnels' deletions remove their records.
+    const account = provider && this.kit.scope.serves(provider) ? this.options.accountOf(provider) : undefined;
     const state = this.providers.get(name) ?? new ProviderDns();
     if (!provider || !account) {
       if (this.providers.delete(name)) this.kit.wakeBindings([...state.claims.values()].flatMap((c) => c.bindings));
