@@ -30,6 +30,8 @@ const BLOCKED_RECHECK_MS = 60_000;
  * The zone is listed and planned again after this, doubling while refusals go on.
  */
 const REFUSED_REPLAN_MS = 2_000;
+/** A binding's release waits this long for the plans that drop its records, then tries again later. */
+const SETTLE_TIMEOUT_MS = 60_000;
 
 /** Which tunnel a hostname points at, and which bindings route it. */
 interface Claim extends WantedHostname {
@@ -169,11 +171,15 @@ export class ZonePlanner<S extends object> {
     this.controller?.enqueue(`${PROVIDER_KEY}${providerName}`);
   }
 
-  /** Runs `key` (now) and resolves when a run that started after this call has finished. */
+  /**
+   * Runs `key` (now) and resolves when a run that started after this call has finished;
+   * rejects with that run's error, or after SETTLE_TIMEOUT_MS (the caller retries later).
+   */
   private settle(key: string): Promise<void> {
     return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ProviderError("DNSCleanupPending", "DNS is still being planned; retrying")), SETTLE_TIMEOUT_MS);
       const list = this.waiters.get(key) ?? [];
-      list.push({ resolve, reject });
+      list.push({ resolve: () => (clearTimeout(timer), resolve()), reject: (error) => (clearTimeout(timer), reject(error)) });
       this.waiters.set(key, list);
       this.controller!.enqueue(key);
     });
@@ -215,7 +221,11 @@ export class ZonePlanner<S extends object> {
     for (const claim of claims.values()) {
       const zone = zoneForHostname(zones, claim.hostname);
       if (!zone) unzoned.add(claim.hostname);
-      else wantedByZone.set(zone.id, [...(wantedByZone.get(zone.id) ?? []), { hostname: claim.hostname, tunnelId: claim.tunnelId, binding: claim.binding }]);
+      else {
+        const wanted = wantedByZone.get(zone.id) ?? [];
+        wanted.push({ hostname: claim.hostname, tunnelId: claim.tunnelId, binding: claim.binding });
+        wantedByZone.set(zone.id, wanted);
+      }
     }
     // Bindings whose hostname moved to another tunnel, lost or found its zone.
     const wake = new Set<string>();
