@@ -149,7 +149,8 @@ async function churn(env: BenchEnv) {
   await createBindings(env, 0, BINDINGS, TUNNELS);
   await waitBindingsReady(env, BINDINGS, started);
   await settle(manager);
-  const changed = Array.from({ length: Math.round(BINDINGS / 10) }, (_, k) => k * 10);
+  // Every tenth binding, shifted so that every tunnel and every zone gets its share.
+  const changed = Array.from({ length: Math.round(BINDINGS / 10) }, (_, k) => k * 10 + (k % 10));
   log(`${BINDINGS} Ready; renaming ${changed.length} hostnames`);
   const calls = callCounter(env);
   const w0 = await kubeWrites(manager);
