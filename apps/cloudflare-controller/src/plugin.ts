@@ -1,7 +1,7 @@
 // The Cloudflare Tunnel plugin: named tunnels on an account (cfd_tunnel, cloudflared,
 // DNS, Access) and zero-account quick tunnels, run by @ktube/provider-kit.
 import { Core, TunnelBindingResource, TunnelResource, type ConditionInput, type SecretKeyRef } from "@ktube/api";
-import { ProviderError, type ProviderKit, type ProviderPlugin, type TunnelContext } from "@ktube/provider-kit";
+import { ProviderError, type ProviderKit, type ProviderObject, type ProviderPlugin, type TunnelContext } from "@ktube/provider-kit";
 import type { ProviderCapabilities } from "@ktube/routing";
 import { PatchType } from "@ktube/runtime";
 import { clusterQuickTunnelEndpoint } from "./manifests/quick-tunnel.ts";
@@ -12,6 +12,7 @@ import { cleanupNamedTunnel, NamedTunnelMemory, reconcileNamedTunnel } from "./p
 import { QUICK_TUNNEL_CAPABILITIES, reconcileQuickBinding, type QuickTunnelEndpoint } from "./provider/quick-tunnels.ts";
 import { AccessGate, releaseBindingRoutes, reconcileBindingRoutes, type RouteOptions } from "./provider/routes.ts";
 import { ZonePlanner } from "./provider/zone-planner.ts";
+import { registerAccessSweep } from "./provider/access-sweep.ts";
 
 export const CLOUDFLARE_CAPABILITIES: ProviderCapabilities = {
   provider: "Cloudflare",
@@ -84,13 +85,11 @@ export function cloudflarePlugin(options: CloudflarePluginOptions): ProviderPlug
       planner = new ZonePlanner(k, {
         ownerId: options.ownerId,
         delayMs: options.dnsDelayMs ?? k.options.configDelayMs ?? 1000,
-        accountOf: (provider) => {
-          const { session } = k.sessions.of(provider);
-          return session?.kind === "account" ? session.account : undefined;
-        },
+        accountOf: (provider) => accountOf(k, provider),
         publishable: (binding, route) => gate.publishable(binding, route),
       });
       planner.register();
+      registerAccessSweep(k, { ownerId: options.ownerId, accountOf: (provider) => accountOf(k, provider) });
     },
     capabilities: (provider) => (provider.spec.cloudflare?.quickTunnels ? QUICK_TUNNEL_CAPABILITIES : CLOUDFLARE_CAPABILITIES),
     credentialRefs: (provider): Record<string, SecretKeyRef> => {
@@ -165,6 +164,12 @@ export function cloudflarePlugin(options: CloudflarePluginOptions): ProviderPlug
     },
     forgetTunnel: (uid) => memory.forget(uid),
   };
+}
+
+/** A provider's account session; undefined for quick tunnels or credentials that do not work. */
+function accountOf(kit: ProviderKit<CloudflareSession>, provider: ProviderObject): AccountSession | undefined {
+  const { session } = kit.sessions.of(provider);
+  return session?.kind === "account" ? session.account : undefined;
 }
 
 /** The provider's Ready condition from Cloudflare's answer about its token. */

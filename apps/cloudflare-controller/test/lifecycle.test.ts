@@ -286,6 +286,23 @@ describe("Tunnel and bindings", () => {
     await h.client.patch(TunnelBindingResource, ns, "admin", [{ op: "remove", path: "/spec/routes/0/access" }], PatchType.json);
     await eventually(() => expect(h.fake.apps.size).toBe(0));
   });
+
+  it("sweeps, on a resync, its Access applications whose binding no longer exists, and nobody else's", async () => {
+    await h.client.patch(TunnelBindingResource, ns, "admin", [{ op: "add", path: "/spec/routes/0/access", value: { emails: ["alice@example.com"] } }], PatchType.json);
+    await eventually(() => expect(h.fake.apps.size).toBe(1));
+    const cf = new Cloudflare({ apiToken: TOKEN, baseURL: h.fake.baseUrl, maxRetries: 0 });
+    const create = (name: string, domain: string) => cf.zeroTrust.access.applications.create({ account_id: h.account, name, domain, type: "self_hosted" });
+    // Left by a binding deleted without its cleanup (its finalizer removed by hand).
+    const orphan = await create(`[ktube:test] ${bindingFingerprint(`${ns}/deleted-by-hand`)}/web`, "orphan.example.com");
+    const theirs = await create(`[ktube:staging] ${bindingFingerprint(`${ns}/deleted-by-hand`)}/web`, "staging.example.com");
+    h.manager!.resync();
+    await eventually(() => expect(h.fake.apps.has(orphan.id!)).toBe(false));
+    expect(h.fake.apps.has(theirs.id!)).toBe(true);
+    expect([...h.fake.apps.values()].map((a) => a.domain).sort()).toEqual(["admin.example.com", "staging.example.com"]);
+    await cf.zeroTrust.access.applications.delete(theirs.id!, { account_id: h.account });
+    await h.client.patch(TunnelBindingResource, ns, "admin", [{ op: "remove", path: "/spec/routes/0/access" }], PatchType.json);
+    await eventually(() => expect(h.fake.apps.size).toBe(0));
+  });
 });
 
 describe("cross-namespace bindings", () => {

@@ -256,6 +256,37 @@ export async function deleteAccessApp(api: CloudflareApi, cache: AccessApps, own
 }
 
 /** Domains of the Access applications this installation made for one binding (`namespace/name`). */
+/**
+ * Deletes this installation's applications whose binding `exists` denies (a binding
+ * removed without its cleanup: its finalizer stripped by hand, a crash in a window no
+ * finalizer covers). Returns the domains it cleared. Only names with our owner marker
+ * are looked at; the binding part is a fingerprint or, in older names, a key.
+ */
+export async function sweepAccessApps(api: CloudflareApi, cache: AccessApps, ownerId: string, exists: (binding: string) => boolean): Promise<string[]> {
+  const marker = ownerMarker(ownerId);
+  cache.forget(); // from Cloudflare, not from what the bindings' reconciles remember
+  return forgettingOnFailure(cache, async () => {
+    const orphans: AccessApp[] = [];
+    for (const apps of (await cache.apps(api)).values()) {
+      for (const app of apps) {
+        if (!app.name.startsWith(marker)) continue;
+        const binding = app.name.slice(marker.length, app.name.lastIndexOf("/"));
+        if (binding && !exists(binding)) orphans.push(app);
+      }
+    }
+    for (const app of orphans) {
+      try {
+        await api.call("access.applications.delete", (sdk) => deleteAccessAppCall(sdk, api.accountId, app.id));
+      } catch (error) {
+        if (!(error instanceof CloudflareError && error.status === 404)) throw error;
+      }
+      const left = ((await cache.apps(api)).get(app.domain) ?? []).filter((a) => a.id !== app.id);
+      cache.remember(app.domain, [...left]);
+    }
+    return orphans.map((a) => a.domain);
+  });
+}
+
 export async function ownedAccessDomains(api: CloudflareApi, cache: AccessApps, ownerId: string, binding: string): Promise<string[]> {
   const prefixes = bindingPrefixes(ownerId, binding);
   return forgettingOnFailure(cache, async () => {

@@ -3,7 +3,7 @@
 // Deployment, and one ingress configuration built from every accepted binding.
 import { Core, type ConditionInput } from "@ktube/api";
 import { bindingKey } from "@ktube/routing";
-import { ProviderError, type RouteOutcomes, type TunnelContext, type TunnelOutcome } from "@ktube/provider-kit";
+import { ProviderError, ProviderRateLimited, type RouteOutcomes, type TunnelContext, type TunnelOutcome } from "@ktube/provider-kit";
 import { cloudflaredName, deployment, disruptionBudget, tokenSecret } from "../manifests/cloudflared.ts";
 import type { AccountSession } from "./sessions.ts";
 import { renderIngressConfig, routeUrl, type IngressConfig } from "./ingress.ts";
@@ -123,7 +123,9 @@ export async function reconcileNamedTunnel(ctx: TunnelContext<AccountSession>, o
       memory.config.set(tunnelId, { json: wanted, readAt: memory.config.get(tunnelId)!.readAt });
     } catch (error) {
       if (!(error instanceof ProviderError && error.reason === "ConfigRejected")) {
-        memory.config.delete(tunnelId); // the PUT may or may not have landed: read it again next time
+        // The PUT may or may not have landed: read it again next time. A rate-limited PUT
+        // never left (or was refused), and re-reading would only spend more of the budget.
+        if (!(error instanceof ProviderRateLimited)) memory.config.delete(tunnelId);
         throw error;
       }
       configApplied = { type: "ConfigApplied", status: "False", reason: "ConfigRejected", message: error.message };
