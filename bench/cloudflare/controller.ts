@@ -48,13 +48,15 @@ export class ControllerProcess {
     this.sampler.unref();
   }
 
-  static async start(env: BenchEnv, workers: number): Promise<ControllerProcess> {
+  /** `heapMiB`: V8's old-space limit, as a container's memory limit would set it. */
+  static async start(env: BenchEnv, workers: number, heapMiB?: number): Promise<ControllerProcess> {
     const metricsPort = await freePort();
     const main = fileURLToPath(new URL("../../apps/cloudflare-controller/src/main.ts", import.meta.url));
     const child = spawn(
       process.execPath,
       [
         "--disable-warning=ExperimentalWarning",
+        ...(heapMiB ? [`--max-old-space-size=${heapMiB}`] : []),
         main,
         `--kubeconfig=${env.controlPlane.kubeconfigPath}`,
         `--namespace=${NS}`,

@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     latency: { type: "string", default: "50" },
     steady: { type: "string" },
     workers: { type: "string", default: "16" },
+    heap: { type: "string" },
     write: { type: "boolean", default: false },
   },
 });
@@ -43,6 +44,8 @@ const TUNNELS = Number(args.tunnels ?? (scale ? 100 : 10));
 const ZONES = Number(args.zones ?? (scale ? 20 : 10));
 const LATENCY = Number(args.latency);
 const WORKERS = Number(args.workers);
+/** --heap <MiB>: the controller process's V8 old-space limit (scale, chaos), as a container's memory limit sets it. */
+const HEAP_MIB = args.heap ? Number(args.heap) : undefined;
 const STEADY_S = Number(args.steady ?? (scenario === "steady" ? 600 : 60));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -105,7 +108,7 @@ async function converge(env: BenchEnv) {
 
 /** 10,000 bindings, the controller as its own process (memory and CPU measured). */
 async function scaleRun(env: BenchEnv) {
-  const controller = await ControllerProcess.start(env, WORKERS);
+  const controller = await ControllerProcess.start(env, WORKERS, HEAP_MIB);
   try {
     await createTunnels(env, TUNNELS);
     log(`${TUNNELS} tunnels ready; creating ${BINDINGS} bindings`);
@@ -130,7 +133,7 @@ async function scaleRun(env: BenchEnv) {
         `| **Cloudflare calls to converge** | **${sum(converged)}** |`,
         ...callRows(converged),
         `| Kubernetes writes by the controller | ${writes} (${(writes / BINDINGS).toFixed(2)} per binding) |`,
-        `| **controller peak RSS** (target < 256 MiB) | **${rss.peak.toFixed(0)} MiB** (${rss.end.toFixed(0)} MiB at the end) |`,
+        `| **controller peak RSS** (target < 256 MiB) | **${rss.peak.toFixed(0)} MiB** (${rss.end.toFixed(0)} MiB at the end; V8 old space ${HEAP_MIB ? `limited to ${HEAP_MIB} MiB` : "unlimited"}) |`,
         `| controller CPU, first create to all Ready | ${cpu.toFixed(1)} s |`,
       ],
       failed,
