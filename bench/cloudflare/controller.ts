@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { NS, type BenchEnv } from "./setup.ts";
+import { callCounter, NS, sleep, type BenchEnv } from "./setup.ts";
 
 export const OWNER_ID = "bench";
 const MANAGED_BY = "ktube-cloudflare-controller";
@@ -27,6 +27,35 @@ export function inProcessController(env: BenchEnv, workers: number): Manager {
 /** Kubernetes requests other than GET, from a manager's rest client metrics. */
 export async function kubeWrites(manager: Manager): Promise<number> {
   return (await manager.metrics.count("rest_client_requests_total")) - (await manager.metrics.count("rest_client_requests_total", { method: "GET" }));
+}
+
+/** Waits until no controller has work queued or in flight, then 3 s more for delayed keys and the last writes to land. */
+export async function settle(manager: Manager): Promise<void> {
+  while (!manager.settled) await sleep(200);
+  await sleep(3000);
+}
+
+export interface QuietPeriod {
+  providerWrites: number;
+  providerReads: number;
+  /** Cloudflare calls by operation. */
+  calls: Record<string, number>;
+  kubeWrites: number;
+  /** The Kubernetes writes made ("METHOD path code"), to say what wrote when something did. */
+  kubePaths: string[];
+}
+
+/** A forced full resync, then `seconds` of quiet: what it cost. A steady state must write nothing. */
+export async function quietPeriod(env: BenchEnv, manager: Manager, seconds: number): Promise<QuietPeriod> {
+  const calls = callCounter(env);
+  const w0 = await kubeWrites(manager);
+  const kubePaths: string[] = [];
+  manager.client.onRequest((method, path, code) => {
+    if (method !== "GET") kubePaths.push(`${method} ${path} ${code}`);
+  });
+  manager.resync();
+  await sleep(seconds * 1000);
+  return { providerWrites: calls.writes(), providerReads: calls.reads(), calls: calls.since(), kubeWrites: (await kubeWrites(manager)) - w0, kubePaths };
 }
 
 /** The controller binary as a child process. */
@@ -112,10 +141,14 @@ export class ControllerProcess {
     await this.exited;
   }
 
+  /** SIGTERM, and SIGKILL if it has not exited 10 s later (a stuck shutdown must not hang the bench). */
   async stop(): Promise<void> {
     clearInterval(this.sampler);
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill("SIGTERM");
+    const forced = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
     await this.exited;
+    clearTimeout(forced);
   }
 }
 

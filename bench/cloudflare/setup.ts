@@ -23,8 +23,9 @@ export interface BenchEnv {
   stop(): Promise<void>;
 }
 
-type Obj = KubeObject & { status?: { tunnelId?: string; conditions?: Array<{ type: string; status: string }> } };
-export const isReady = (o: Obj): boolean => o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+/** A Tunnel or TunnelBinding as the bench reads it: its tunnel id and conditions. */
+export type StatusObject = KubeObject & { status?: { tunnelId?: string; conditions?: Array<{ type: string; status: string }> } };
+export const isReady = (o: StatusObject): boolean => o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
 export async function startEnv(options: { latencyMs: number; zones: number }): Promise<BenchEnv> {
   const controlPlane = new ControlPlane({ log });
@@ -61,9 +62,9 @@ export async function createTunnels(env: BenchEnv, count: number): Promise<void>
   const { client, fake } = env;
   for (let t = 0; t < count; t++) await client.create(TunnelResource, { metadata: { name: `t${t}`, namespace: NS }, spec: { providerRef: { name: PROVIDER }, cloudflare: { replicas: 1 } } } as KubeObject);
   await parallel(count, 8, async (t) => {
-    let tunnel: Obj;
+    let tunnel: StatusObject;
     for (;;) {
-      tunnel = await client.get<Obj>(TunnelResource, NS, `t${t}`);
+      tunnel = await client.get<StatusObject>(TunnelResource, NS, `t${t}`);
       if (tunnel.status?.tunnelId) break;
       await sleep(200);
     }
@@ -77,7 +78,7 @@ export async function createTunnels(env: BenchEnv, count: number): Promise<void>
       }
     }
   });
-  while ((await client.list<Obj>(TunnelResource, { namespace: NS })).items.filter(isReady).length < count) await sleep(500);
+  while ((await client.list<StatusObject>(TunnelResource, { namespace: NS })).items.filter(isReady).length < count) await sleep(500);
 }
 
 /** The hostname of binding `i`: its tunnel is i % tunnels, its zone i % zones. */
@@ -98,7 +99,7 @@ export async function createBindings(env: BenchEnv, from: number, to: number, tu
 export async function waitBindingsReady(env: BenchEnv, count: number, since: number, timeoutMs = 30 * 60_000): Promise<void> {
   let reported = Date.now();
   for (;;) {
-    const ready = (await env.client.list<Obj>(TunnelBindingResource, { namespace: NS })).items.filter(isReady).length;
+    const ready = (await env.client.list<StatusObject>(TunnelBindingResource, { namespace: NS })).items.filter(isReady).length;
     if (ready >= count) return;
     if (Date.now() - since > timeoutMs) throw new Error(`only ${ready}/${count} bindings Ready after ${timeoutMs / 60_000} minutes`);
     if (Date.now() - reported > 10_000) {
@@ -134,6 +135,3 @@ export async function parallel(count: number, width: number, task: (i: number) =
     }),
   );
 }
-
-export const callRows = (calls: Record<string, number>): string[] => Object.entries(calls).sort().map(([op, n]) => `| &nbsp;&nbsp;${op} | ${n} |`);
-export const sum = (calls: Record<string, number>): number => Object.values(calls).reduce((a, b) => a + b, 0);
