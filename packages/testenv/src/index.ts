@@ -3,3 +3,5 @@ export { ensureBinaries, ensureHelm, cacheDir, pinnedVersions, TestenvSetupError
 export { installCrds, readCrds, REPO_CRD_DIR, startWithCrds } from "./crds.ts";
 export { createTestNamespace, deleteTestNamespace, eventually, kubectl, testKubeConfig } from "./helpers.ts";
 export { freePort, sleep } from "./process.ts";
+export { ktubeStatus, conditionOf, waitForKtubeCondition, TestProcess, type KtubeKind, type KtubeStatus, type ObjectCondition } from "./ktube-objects.ts";
+export { kubeConfigAs } from "./service-account.ts";
