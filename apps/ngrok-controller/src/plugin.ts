@@ -1,0 +1,236 @@
+// The ngrok plugin: a Tunnel is a Deployment of KTube's own ngrok agents (the connector),
+// its accepted routes a route table those agents bind as pooled endpoints; what only the
+// agents know (session state, assigned URLs) comes back through their reports.
+import { createHash } from "node:crypto";
+import { Core, type ConditionInput, type SecretKeyRef } from "@ktube/api";
+import { ProviderError, type ProviderKit, type ProviderPlugin, type RouteOutcome, type RouteOutcomes, type TunnelContext } from "@ktube/provider-kit";
+import type { ProviderCapabilities } from "@ktube/routing";
+import type { KubeObject } from "@ktube/runtime";
+import {
+  agentName,
+  authtokenSecret,
+  deployment,
+  disruptionBudget,
+  role,
+  roleBinding,
+  routeTableConfigMap,
+  serviceAccount,
+  statusConfigMap,
+  statusName,
+} from "./manifests/connector.ts";
+import { connectAgent, type AgentOptions, type AgentSession } from "./provider/agent.ts";
+import { parseReport, type AgentReport } from "./provider/agent-report.ts";
+import { NgrokError } from "./provider/errors.ts";
+import { planRouteTable, ROUTE_TABLE_KEY, routeUrl, type RouteTable } from "./provider/route-table.ts";
+import { tableHash } from "./connector/supervisor.ts";
+import { verifyApiKey, type ApiOptions } from "./provider/api.ts";
+
+export const NGROK_CAPABILITIES: ProviderCapabilities = {
+  provider: "ngrok",
+  protocols: ["HTTP", "HTTPS", "TCP", "TLS"],
+  hostnameRequired: ["TLS"],
+  unsupportedFields: ["listenPort", "udp", "access", "originRequest"],
+  addressTargets: false,
+  // A TLS endpoint takes its hostname whole: no HTTP path can share it.
+  wholeHostnameProtocols: ["TLS"],
+};
+
+export interface NgrokSession {
+  authtoken: string;
+  apiKey?: string;
+  /** Changes with the credentials: restarts the agents when the authtoken changes. */
+  fingerprint: string;
+}
+
+export interface NgrokPluginOptions {
+  connectorImage: string;
+  /** The agent ingress `host:port` (default: ngrok's own). */
+  serverAddr?: string;
+  /** PEM of the ingress's CA, where it is not publicly trusted (a test ingress). */
+  caPem?: string;
+  api?: ApiOptions;
+  /** How verification connects (tests may stand in; default: the SDK adapter). */
+  connect?: (options: AgentOptions) => Promise<AgentSession>;
+}
+
+const REVERIFY_MS = 60 * 60_000;
+const AGENT_LABEL_SELECTOR = "app.kubernetes.io/name=ngrok-agent";
+
+type ConfigMap = KubeObject & { data?: Record<string, string> };
+
+export function ngrokPlugin(options: NgrokPluginOptions): ProviderPlugin<NgrokSession> {
+  let kit: ProviderKit<NgrokSession> | undefined;
+  const connect = options.connect ?? connectAgent;
+
+  /** Agent pods that exist and are not going away: only their reports count. */
+  const livePods = (namespace: string, tunnel: string): Set<string> =>
+    new Set(
+      kit!.manager.cache
+        .list(Core.Pod, { namespace }, { labelSelector: AGENT_LABEL_SELECTOR })
+        .filter((p) => p.metadata?.labels?.["ktube.dev/tunnel"] === tunnel && !p.metadata?.deletionTimestamp)
+        .map((p) => p.metadata!.name!),
+    );
+
+  return {
+    type: "ngrok",
+    displayName: "ngrok",
+    setup(k) {
+      kit = k;
+      // A replica's pod going away moves its unpooled endpoints elsewhere and drops its report.
+      const pods = k.manager.cache.informer(Core.Pod, { labelSelector: AGENT_LABEL_SELECTOR });
+      const wake = (pod: KubeObject): void => {
+        const tunnel = pod.metadata?.labels?.["ktube.dev/tunnel"];
+        if (tunnel) k.controllers.tunnel?.enqueue(`${pod.metadata!.namespace}/${tunnel}`);
+      };
+      pods.addHandler({ add: wake, delete: wake, update: (old, pod) => Boolean(old.metadata?.deletionTimestamp) !== Boolean(pod.metadata?.deletionTimestamp) && wake(pod) });
+    },
+    capabilities: () => NGROK_CAPABILITIES,
+    credentialRefs(provider): Record<string, SecretKeyRef> {
+      const spec = provider.spec.ngrok;
+      if (!spec) return {};
+      return { authtoken: spec.authtokenSecretRef, ...(spec.apiKeySecretRef ? { apiKey: spec.apiKeySecretRef } : {}) };
+    },
+    connect(provider, credentials) {
+      if (!provider.spec.ngrok || !credentials.authtoken) throw new ProviderError("InvalidSpec", "spec.ngrok.authtokenSecretRef is required", { terminal: true });
+      const fingerprint = createHash("sha256").update(credentials.authtoken).digest("hex").slice(0, 16);
+      return { authtoken: credentials.authtoken.trim(), ...(credentials.apiKey ? { apiKey: credentials.apiKey.trim() } : {}), fingerprint };
+    },
+    async verify(session, provider) {
+      const agent = await verifyAuthtoken(connect, session, options);
+      if (agent.status !== "True" || !session.apiKey) return { ready: agent, recheckAfterMs: agent.status === "True" ? REVERIFY_MS : 60_000 };
+      const api = await verifyApiKey(session.apiKey, options.api);
+      if (api) return { ready: api, recheckAfterMs: 5 * 60_000 };
+      return {
+        ready: { type: "Ready", status: "True", reason: "CredentialsVerified", message: `authtoken and API key verified${provider.spec.ngrok?.region ? ` (region ${provider.spec.ngrok.region})` : ""}` },
+        recheckAfterMs: REVERIFY_MS,
+      };
+    },
+    tunnel: {
+      owns: [Core.Deployment, Core.PodDisruptionBudget, Core.ConfigMap, Core.ServiceAccount, Core.Role, Core.RoleBinding],
+      async reconcile(ctx) {
+        return reconcileAgents(ctx, options, livePods(ctx.tunnel.metadata.namespace!, ctx.tunnel.metadata.name!));
+      },
+      async cleanup(ctx) {
+        // Endpoints are ephemeral: they end with the agents. Deleting the Deployment now
+        // takes them offline at once instead of when the garbage collector gets to it.
+        await ctx.objects.delete(Core.Deployment, agentName(ctx.tunnel));
+      },
+    },
+  };
+}
+
+async function verifyAuthtoken(connect: (o: AgentOptions) => Promise<AgentSession>, session: NgrokSession, options: NgrokPluginOptions): Promise<ConditionInput> {
+  try {
+    const agent = await connect({
+      authtoken: session.authtoken,
+      metadata: JSON.stringify({ ktube: { controller: "ngrok", purpose: "verify" } }),
+      clientVersion: "0.1.0",
+      connectTimeoutMs: 20_000,
+      ...(options.serverAddr ? { serverAddr: options.serverAddr } : {}),
+      ...(options.caPem ? { caPem: options.caPem } : {}),
+      onDead: () => undefined,
+    });
+    await agent.close();
+    return { type: "Ready", status: "True", reason: "CredentialsVerified", message: "authtoken verified" };
+  } catch (error) {
+    const e = error instanceof NgrokError ? error : new NgrokError("transport", String(error));
+    // The token is good, the plan is full (the tunnels' own agents hold the sessions).
+    if (e.reason === "SessionLimitExceeded") return { type: "Ready", status: "True", reason: "CredentialsVerified", message: `authtoken accepted; ${e.message}` };
+    return { type: "Ready", status: "False", reason: e.reason, message: `ngrok refused the agent session: ${e.message}${e.code ? ` (${e.code})` : ""}` };
+  }
+}
+
+/** The agents' objects, the route table, and what the agents report, as the tunnel's outcome. */
+async function reconcileAgents(ctx: TunnelContext<NgrokSession>, options: NgrokPluginOptions, live: Set<string>) {
+  const { tunnel, objects, session } = ctx;
+  const pooling = tunnel.spec.ngrok?.poolingEnabled ?? true;
+  const { table, refused } = planRouteTable(tunnel.metadata.uid!, ctx.accepted, pooling);
+
+  const statusMap = objects.get<ConfigMap>(Core.ConfigMap, statusName(tunnel));
+  const reports = new Map<string, AgentReport>();
+  for (const [pod, text] of Object.entries(statusMap?.data ?? {})) {
+    const report = parseReport(text);
+    if (report && live.has(pod)) reports.set(pod, report);
+  }
+
+  // Unpooled endpoints: one replica each; a replica keeps what it serves while it lives.
+  const previous = readTable(objects.get<ConfigMap>(Core.ConfigMap, agentName(tunnel)));
+  const online = [...reports].filter(([, r]) => r.session.state === "online").map(([pod]) => pod).sort();
+  for (const endpoint of table.endpoints) {
+    if (endpoint.pooling) continue;
+    const before = previous?.endpoints.find((e) => e.id === endpoint.id)?.servedBy;
+    const servedBy = before && live.has(before) ? before : online[0];
+    if (servedBy) endpoint.servedBy = servedBy;
+  }
+
+  await objects.ensure(Core.ServiceAccount, serviceAccount(tunnel));
+  await objects.ensure(Core.Role, role(tunnel));
+  await objects.ensure(Core.RoleBinding, roleBinding(tunnel));
+  if (!statusMap) await objects.ensure(Core.ConfigMap, statusConfigMap(tunnel));
+  await objects.ensure(Core.ConfigMap, routeTableConfigMap(tunnel, JSON.stringify(table), options.caPem));
+  const current = objects.get(Core.Deployment, agentName(tunnel)) as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } } | undefined;
+  // Secrets are written, never read: written when the agents do not run this token yet.
+  if (current?.spec?.template?.metadata?.annotations?.["ktube.dev/credential-hash"] !== session.fingerprint) {
+    await objects.ensure(Core.Secret, authtokenSecret(tunnel, session.authtoken));
+  }
+  await objects.ensure(
+    Core.Deployment,
+    deployment(tunnel, { image: options.connectorImage, hasCa: Boolean(options.caPem), credentialHash: session.fingerprint, ...(options.serverAddr ? { serverAddr: options.serverAddr } : {}) }),
+  );
+  const pdb = disruptionBudget(tunnel);
+  if (pdb) await objects.ensure(Core.PodDisruptionBudget, pdb);
+  else await objects.delete(Core.PodDisruptionBudget, agentName(tunnel));
+
+  return { conditions: [readyCondition(reports)], routes: routeOutcomes(table, tableHash(table), reports, refused) };
+}
+
+function readTable(cm: ConfigMap | undefined): RouteTable | undefined {
+  try {
+    return cm?.data?.[ROUTE_TABLE_KEY] ? (JSON.parse(cm.data[ROUTE_TABLE_KEY]) as RouteTable) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Ready while at least one agent has its session online; otherwise the agents' own reason. */
+function readyCondition(reports: Map<string, AgentReport>): ConditionInput {
+  const sessions = [...reports.values()].map((r) => r.session);
+  const online = sessions.filter((s) => s.state === "online").length;
+  if (online > 0) return { type: "Ready", status: "True", reason: "AgentsOnline", message: online === 1 ? "1 agent session online" : `${online} agent sessions online` };
+  const failed = sessions.find((s) => s.reason);
+  if (failed) return { type: "Ready", status: "False", reason: failed.reason!, message: `no agent session is online: ${failed.message ?? failed.reason}` };
+  return { type: "Ready", status: "False", reason: "AgentsStarting", message: "waiting for the ngrok agents to connect" };
+}
+
+/** Each accepted route's outcome from the reports about the current table. */
+function routeOutcomes(table: RouteTable, hash: string, reports: Map<string, AgentReport>, refused: Array<{ key: string; outcome: RouteOutcome }>): Map<string, RouteOutcomes> {
+  const byBinding = new Map<string, RouteOutcomes>();
+  const set = (key: string, outcome: RouteOutcome): void => {
+    const [namespace, binding, route] = key.split("/");
+    const bindingKey = `${namespace}/${binding}`;
+    let routes = byBinding.get(bindingKey);
+    if (!routes) byBinding.set(bindingKey, (routes = new Map()));
+    routes.set(route!, outcome);
+  };
+  for (const { key, outcome } of refused) set(key, outcome);
+  const current = [...reports.values()].filter((r) => r.table === hash);
+  for (const endpoint of table.endpoints) {
+    const seen = current.map((r) => r.endpoints[endpoint.id]).filter((e) => e !== undefined);
+    const up = seen.find((e) => e.online);
+    for (const route of endpoint.routes) {
+      if (up) {
+        const url = routeUrl(endpoint, route, up.url);
+        set(route.key, { ready: true, ...(url ? { url } : {}) });
+        continue;
+      }
+      const failed = seen.find((e) => e.reason && e.reason !== "Pending");
+      set(
+        route.key,
+        failed
+          ? { ready: false, reason: failed.reason!, message: failed.message ?? failed.reason! }
+          : { ready: false, reason: "Pending", message: endpoint.pooling || endpoint.servedBy ? "waiting for the ngrok agents to start the endpoint" : "waiting for an ngrok agent to come online" },
+      );
+    }
+  }
+  return byBinding;
+}

@@ -1,0 +1,49 @@
+// ngrok's REST API (api.ngrok.com), the calls the controller makes with an API key. Plain
+// fetch against the published OpenAPI document: the official `@ngrok/ngrok-api` client
+// (0.11) is dated (node-fetch 2, wretch 1) and adds nothing over a typed fetch here.
+import type { ConditionInput } from "@ktube/api";
+import { describeCode, NgrokError } from "./errors.ts";
+
+export interface ApiOptions {
+  /** Default https://api.ngrok.com. */
+  baseUrl?: string;
+  timeoutMs?: number;
+}
+
+interface ErrorBody {
+  error_code?: string;
+  status_code?: number;
+  msg?: string;
+}
+
+/** One API call; ngrok's error envelope becomes an NgrokError with its code. */
+export async function apiRequest<T>(apiKey: string, method: string, path: string, options: ApiOptions = {}, body?: unknown): Promise<T> {
+  const url = `${options.baseUrl ?? "https://api.ngrok.com"}${path}`;
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${apiKey}`, "ngrok-version": "2", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 20_000),
+    });
+  } catch (error) {
+    throw new NgrokError("transport", `the ngrok API could not be reached: ${(error as Error).message}`);
+  }
+  if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T;
+  const envelope = (await response.json().catch(() => ({}))) as ErrorBody;
+  throw new NgrokError("bind", `${envelope.msg ?? response.statusText} (HTTP ${response.status})`, envelope.error_code);
+}
+
+/** undefined when the key works; otherwise the provider's Ready condition saying why not. */
+export async function verifyApiKey(apiKey: string, options: ApiOptions = {}): Promise<ConditionInput | undefined> {
+  try {
+    await apiRequest(apiKey, "GET", "/reserved_domains?limit=1", options);
+    return undefined;
+  } catch (error) {
+    const e = error as NgrokError;
+    const reason = e.code ? describeCode(e.code, "bind").reason : "Unreachable";
+    if (reason === "RateLimited") return undefined; // the key answered: it is valid
+    return { type: "Ready", status: "False", reason: reason === "EndpointFailed" ? "APIKeyRejected" : reason, message: `the ngrok API refused the API key: ${e.message}` };
+  }
+}
