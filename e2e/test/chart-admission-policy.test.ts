@@ -260,3 +260,163 @@ describe("the cloudflare-controller chart's admission policies", () => {
     expect(plain.message).toContain(notMarked("Service", "plain"));
   });
 });
+
+// The ngrok-controller chart's policies, the same way: its own release namespace, apps
+// namespace and Tunnel; its kinds add ConfigMaps, ServiceAccounts, Roles and RoleBindings
+// (the agents' own RBAC), and its agent Pods run as their own ServiceAccount.
+describe("the ngrok-controller chart's admission policies", () => {
+  const NGROK = join(import.meta.dirname, "..", "..", "charts", "ktube", "charts", "ngrok-controller");
+  const FULL = `${RELEASE}-ngrok-controller`;
+  const BY = "ktube-ngrok-controller";
+  const NGROK_MARK = { "app.kubernetes.io/managed-by": BY };
+  let ngRelease: string;
+  let ngApps: string;
+  let ngInstalled: string;
+  let ng: KubeClient;
+  let home: KubeObject;
+  const owned = () => ({ labels: NGROK_MARK, ownerReferences: ownedBy(home) });
+
+  async function ngTemplate(): Promise<string> {
+    const args = ["template", RELEASE, NGROK, "--namespace", ngRelease, ...TEMPLATES.flatMap((t) => ["--show-only", t])];
+    const env = { ...process.env, HELM_CACHE_HOME: "/tmp/ktube-helm-cache", HELM_CONFIG_HOME: "/tmp/ktube-helm-config" };
+    return (await run(helm, args, { maxBuffer: 32 * 1024 * 1024, env })).stdout;
+  }
+  const unmarked = (kind: string, name: string) =>
+    `${kind} ${ngApps}/${name} as ${BY} wrote it has no label app.kubernetes.io/managed-by=${BY} and no controller ownerReference to a ktube.dev Tunnel`;
+  /** Shaped like the agents' Deployment (connector.ts): runs as the ServiceAccount named like it. */
+  const agentDeployment = (name: string, pod: Record<string, unknown> = { serviceAccountName: name }) => ({
+    metadata: { name, namespace: ngApps, ...owned() },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "agent", image: "ghcr.io/ktube-dev/ngrok-controller:0.1.0", args: ["connector"] }], ...pod } },
+    },
+  });
+  const agentRules = (name: string) => [
+    { apiGroups: [""], resources: ["configmaps"], resourceNames: [name], verbs: ["get", "list", "watch"] },
+    { apiGroups: [""], resources: ["configmaps"], resourceNames: [`${name}-status`], verbs: ["get", "patch"] },
+  ];
+
+  beforeAll(async () => {
+    ngRelease = await createTestNamespace(kc, "ktube-ngpolicy");
+    ngApps = await createTestNamespace(kc, "ngpolicy-apps");
+    ngInstalled = await install(await ngTemplate());
+    ng = new KubeClient(await kubeConfigAs(kc, admin, ngRelease, FULL));
+    home = await admin.create(TunnelResource, { metadata: { name: "home", namespace: ngApps }, spec: { providerRef: { name: "unserved" } } });
+    // Barrier, as above: once an unmarked ConfigMap is refused, policies, bindings and RBAC are in force.
+    await eventually(async () => {
+      const refused = await refusal(ng.request("POST", resourcePath(Core.ConfigMap, ngApps), { body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "barrier" } }, query: { dryRun: "All" } }));
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULL}-managed-objects'`);
+    }, 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (ngInstalled) await kubectl(["delete", "--ignore-not-found", "-f", "-"], await ngTemplate());
+    await deleteTestNamespace(kc, ngApps);
+    await deleteTestNamespace(kc, ngRelease);
+  });
+
+  it("install with their bindings, bound to the chart's ServiceAccount, failing closed", async () => {
+    for (const name of [`${FULL}-managed-objects`, `${FULL}-agent-rbac`, `${FULL}-agent-pods`]) {
+      expect(ngInstalled).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/${name} serverside-applied`);
+      expect(ngInstalled).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/${name} serverside-applied`);
+      const policy = await admin.get<Policy>(PolicyResource, undefined, name);
+      expect(policy.spec.failurePolicy).toBe("Fail");
+      expect(policy.spec.matchConditions.map((c) => c.expression)).toEqual([`request.userInfo.username == 'system:serviceaccount:${ngRelease}:${FULL}'`]);
+      const binding = await admin.get<PolicyBinding>(PolicyBindingResource, undefined, name);
+      expect(binding.spec).toMatchObject({ policyName: name, validationActions: ["Deny"] });
+    }
+  });
+
+  it("refuse unmarked ConfigMaps, ServiceAccounts and Secrets; take marked ones; never take over or unmark", async () => {
+    const cases: Array<[typeof Core.ConfigMap, string, Record<string, unknown>]> = [
+      [Core.ConfigMap, "ConfigMap", { data: { "routes.json": "{}" } }],
+      [Core.ServiceAccount, "ServiceAccount", { automountServiceAccountToken: false }],
+      [Core.Secret, "Secret", { stringData: { authtoken: "agent-token" } }],
+    ];
+    for (const [type, kind, body] of cases) {
+      const plain = await refusal(ng.create(type, { metadata: { name: "plain", namespace: ngApps }, ...body }));
+      expect(plain.status).toBe(403);
+      expect(plain.message).toContain(unmarked(kind, "plain"));
+      await ng.create(type, { metadata: { name: "home-ngrok", namespace: ngApps, ...owned() }, ...body });
+    }
+    // Someone else's ConfigMap: neither changed nor marked as the controller's.
+    await admin.create(Core.ConfigMap, { metadata: { name: "someone-elses", namespace: ngApps }, data: { a: "b" } });
+    const takeOver = await refusal(ng.patch(Core.ConfigMap, ngApps, "someone-elses", { metadata: owned() }, PatchType.merge));
+    expect(takeOver.status).toBe(403);
+    expect(takeOver.message).toContain(`ConfigMap ${ngApps}/someone-elses is not managed by ${BY}`);
+    const unmark = [{ op: "remove", path: "/metadata/labels/app.kubernetes.io~1managed-by" }];
+    const unmarkedOwn = await refusal(ng.patch(Core.ConfigMap, ngApps, "home-ngrok", unmark, PatchType.json));
+    expect(unmarkedOwn.status).toBe(403);
+    expect(unmarkedOwn.message).toContain(`ConfigMap ${ngApps}/home-ngrok as ${BY} wrote it has no label`);
+    // Least privilege: no delete on ConfigMaps (the garbage collector removes them), no read of Secrets here.
+    expect((await refusal(ng.delete(Core.ConfigMap, ngApps, "home-ngrok"))).message).toContain(`cannot delete resource "configmaps"`);
+    expect((await refusal(ng.get(Core.Secret, ngApps, "home-ngrok"))).message).toContain(`cannot get resource "secrets" in API group "" in the namespace "${ngApps}"`);
+  });
+
+  it("allow a Role and RoleBinding only in the shape of the agents' own", async () => {
+    const role = (name: string, rules: unknown[]) => ({ metadata: { name, namespace: ngApps, ...owned() }, rules });
+    const refusedRoles: Array<[string, unknown[]]> = [
+      // All ConfigMaps of the namespace (no resourceNames).
+      ["home-ngrok", [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] }]],
+      // Someone else's ConfigMap.
+      ["home-ngrok", [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["kube-root-ca.crt"], verbs: ["get"] }]],
+      // Rights the controller holds but the agents need not (RBAC's escalation check would let these through).
+      ["home-ngrok", [{ apiGroups: [""], resources: ["secrets"], resourceNames: ["home-ngrok"], verbs: ["create", "patch"] }]],
+      ["home-ngrok", [{ apiGroups: ["apps"], resources: ["deployments"], resourceNames: ["home-ngrok"], verbs: ["get", "patch"] }]],
+      ["home-ngrok", [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["home-ngrok"], verbs: ["create"] }]],
+    ];
+    for (const [name, rules] of refusedRoles) {
+      const refused = await refusal(ng.create(Core.Role, role(name, rules)));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULL}-agent-rbac'`);
+      expect(refused.message).toContain(`Role ${ngApps}/${name}: a Role that ${BY} writes may only grant get, list, watch and patch on the ConfigMaps home-ngrok and home-ngrok-status`);
+    }
+    await ng.create(Core.Role, role("home-ngrok", agentRules("home-ngrok")));
+
+    await admin.create(Core.Role, { metadata: { name: "other", namespace: ngApps }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }] });
+    const binding = (roleRef: string, subject: Record<string, string>) => ({
+      metadata: { name: "home-ngrok", namespace: ngApps, ...owned() },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleRef },
+      subjects: [subject],
+    });
+    const refusedBindings = [
+      binding("home-ngrok", { kind: "ServiceAccount", name: "default", namespace: ngApps }),
+      binding("home-ngrok", { kind: "ServiceAccount", name: "home-ngrok", namespace: "default" }),
+      binding("home-ngrok", { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" }),
+      binding("other", { kind: "ServiceAccount", name: "home-ngrok", namespace: ngApps }),
+    ];
+    for (const body of refusedBindings) {
+      const refused = await refusal(ng.create(Core.RoleBinding, body));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`RoleBinding ${ngApps}/home-ngrok: a RoleBinding that ${BY} writes may only bind the Role home-ngrok to the ServiceAccount home-ngrok of its own namespace`);
+    }
+    await ng.create(Core.RoleBinding, binding("home-ngrok", { kind: "ServiceAccount", name: "home-ngrok", namespace: ngApps }));
+    // An unmarked Role is refused by the managed-objects policy, whatever its rules.
+    const plain = await refusal(ng.create(Core.Role, { metadata: { name: "plain", namespace: ngApps }, rules: agentRules("plain") }));
+    expect(plain.message).toContain(unmarked("Role", "plain"));
+  });
+
+  it("let the agents' Pods run only as their own ServiceAccount, without the host", async () => {
+    await ng.create(Core.Deployment, agentDeployment("home-ngrok"));
+    const account = "must run as the ServiceAccount";
+    const host = `Pods that ${BY} runs may not use the host`;
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ["default-account", {}, account],
+      ["other-account", { serviceAccountName: "deployer" }, account],
+      ["token-projected", { serviceAccountName: "token-projected", volumes: [{ name: "t", projected: { sources: [{ serviceAccountToken: { path: "token", audience: "vault" } }] } }] }, account],
+      ["host-network", { serviceAccountName: "host-network", hostNetwork: true }, host],
+      ["host-path", { serviceAccountName: "host-path", volumes: [{ name: "root", hostPath: { path: "/" } }] }, host],
+      ["privileged-init", { serviceAccountName: "privileged-init", initContainers: [{ name: "init", image: "busybox", securityContext: { privileged: true } }] }, host],
+    ];
+    for (const [name, pod, message] of cases) {
+      const refused = await refusal(ng.create(Core.Deployment, agentDeployment(name, pod)));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULL}-agent-pods'`);
+      expect(refused.message).toContain(`Deployment ${ngApps}/${name}: `);
+      expect(refused.message).toContain(message);
+    }
+    const plain = await refusal(ng.create(Core.Deployment, { ...agentDeployment("plain"), metadata: { name: "plain", namespace: ngApps } }));
+    expect(plain.message).toContain(unmarked("Deployment", "plain"));
+  });
+});

@@ -4,8 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
+import { FakeNgrok } from "@ktube/fake-ngrok";
 import { ApiError, createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
-import { createTestNamespace, deleteTestNamespace, ensureHelm, eventually, kubectl, testKubeConfig } from "@ktube/testenv";
+import type { NgrokPluginOptions } from "@ktube/ngrok-controller/plugin";
+import { createTestNamespace, deleteTestNamespace, ensureHelm, eventually, freePort, kubectl, testKubeConfig } from "@ktube/testenv";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -16,6 +18,9 @@ const run = promisify(execFile);
 const CHARTS = join(import.meta.dirname, "..", "..", "charts");
 const UMBRELLA = join(CHARTS, "ktube");
 const CLOUDFLARE = join(UMBRELLA, "charts", "cloudflare-controller");
+const NGROK = join(UMBRELLA, "charts", "ngrok-controller");
+/** The umbrella with the opt-in ngrok controller turned on too. */
+const WITH_NGROK = ["--set", "ngrok-controller.enabled=true"];
 
 let helm: string;
 let kc: KubeConfig;
@@ -40,15 +45,40 @@ const render = async (chart: string, extra: string[] = []) =>
     .map((d) => d.toJS() as KubeObject & { spec?: Record<string, unknown>; rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> })
     .filter(Boolean);
 
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+type ContainerSpec = { image: string; args: string[]; securityContext: Record<string, unknown>; volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> };
+type PodSpec = { securityContext: Record<string, unknown>; containers: ContainerSpec[]; volumes?: Array<Record<string, unknown>> };
+const podOf = (objects: KubeObject[], name: string) =>
+  (objects.find((o) => o.kind === "Deployment" && o.metadata?.name === name) as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+/** The verbs the ClusterRole `name` grants on `resource`, sorted. */
+const verbsIn = (objects: KubeObject[], kind: string, name: string) => {
+  const rules = (objects.find((o) => o.kind === kind && o.metadata?.name === name) as unknown as { rules: Rule[] }).rules;
+  return (resource: string) => [...new Set(rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.verbs))].sort();
+};
+
 describe("charts", () => {
   it("pass helm lint (umbrella and subchart), with default values and with every option set", async () => {
     const options = ["quickTunnels.enabled=true", "providerSelector=shard=a", "leaderElection.id=cloudflare-shard-a", "admissionPolicy.enabled=false"];
     const set = (prefix: string) => options.flatMap((o) => ["--set", `${prefix}${o}`]);
+    const ngrokOptions = [
+      "connectorImage=registry.example/agent:1",
+      "ngrok.serverAddr=ingress.example:443",
+      "ngrok.apiUrl=https://api.example",
+      "ngrok.ca.configMapName=ngrok-ca",
+      "providerSelector=shard=a",
+      "leaderElection.id=ngrok-shard-a",
+      "admissionPolicy.enabled=false",
+    ];
+    const setNgrok = (prefix: string) => ngrokOptions.flatMap((o) => ["--set", `${prefix}${o}`]);
     for (const [chart, values] of [
       [UMBRELLA, []],
       [UMBRELLA, set("cloudflare-controller.")],
+      [UMBRELLA, WITH_NGROK],
+      [UMBRELLA, [...WITH_NGROK, ...setNgrok("ngrok-controller.")]],
       [CLOUDFLARE, []],
       [CLOUDFLARE, set("")],
+      [NGROK, []],
+      [NGROK, setNgrok("")],
     ] as const) {
       const out = await helmRun(["lint", "--strict", chart, ...values]);
       expect(out).toContain("0 chart(s) failed");
@@ -118,14 +148,107 @@ describe("charts", () => {
     expect(kinds.filter((k) => k?.startsWith("ValidatingAdmissionPolicy"))).toEqual([]);
   });
 
+  it("render the ngrok controller only when enabled (opt-in), with its least-privilege RBAC", async () => {
+    expect((await render(UMBRELLA)).filter((o) => o.metadata?.name?.includes("ngrok"))).toEqual([]);
+    const objects = await render(UMBRELLA, WITH_NGROK);
+    const kinds = objects.map((o) => `${o.kind}/${o.metadata?.name}`);
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        "ServiceAccount/ktube-ngrok-controller",
+        "ClusterRole/ktube-ngrok-controller",
+        "ClusterRoleBinding/ktube-ngrok-controller",
+        "Role/ktube-ngrok-controller",
+        "RoleBinding/ktube-ngrok-controller",
+        "Deployment/ktube-ngrok-controller",
+        "Service/ktube-ngrok-controller-metrics",
+        ...["managed-objects", "agent-rbac", "agent-pods"].flatMap((p) => [
+          `ValidatingAdmissionPolicy/ktube-ngrok-controller-${p}`,
+          `ValidatingAdmissionPolicyBinding/ktube-ngrok-controller-${p}`,
+        ]),
+        // Both controllers side by side: Cloudflare keeps its default (on).
+        "Deployment/ktube-cloudflare-controller",
+      ]),
+    );
+    const rules = (objects.find((o) => o.kind === "ClusterRole" && o.metadata?.name === "ktube-ngrok-controller") as unknown as { rules: Rule[] }).rules;
+    expect(rules.some((r) => r.verbs.includes("*") || r.resources.includes("*") || r.apiGroups.includes("*"))).toBe(false);
+    // Never escalate or bind: it grants the agents' Role only verbs it holds itself.
+    expect(rules.flatMap((r) => r.verbs).filter((v) => ["escalate", "bind", "impersonate", "deletecollection"].includes(v))).toEqual([]);
+    const verbsOn = verbsIn(objects, "ClusterRole", "ktube-ngrok-controller");
+    // Secrets cluster-wide: write the agents' authtoken, never read (reads only in its namespace).
+    expect(verbsOn("secrets")).toEqual(["create", "patch"]);
+    for (const status of ["tunnelproviders/status", "tunnels/status", "tunnelbindings/status"]) expect(verbsOn(status)).toEqual(["patch"]);
+    expect(rules.filter((r) => r.resources.some((res) => res.endsWith("/status"))).flatMap((r) => r.verbs)).toEqual(["patch"]);
+    expect(verbsOn("services")).toEqual(["get", "list", "watch"]);
+    expect(verbsOn("namespaces")).toEqual(["get", "list", "watch"]);
+    expect(verbsOn("pods")).toEqual(["get", "list", "watch"]);
+    // What the agents' Role grants (get/list/watch, get/patch on ConfigMaps) it must hold itself.
+    expect(verbsOn("configmaps")).toEqual(["create", "get", "list", "patch", "watch"]);
+    for (const resource of ["serviceaccounts", "roles", "rolebindings"]) expect(verbsOn(resource)).toEqual(["create", "get", "list", "patch", "watch"]);
+    // delete only where the controller deletes (the garbage collector removes the rest after the Tunnel).
+    for (const resource of ["deployments", "poddisruptionbudgets"]) expect(verbsOn(resource)).toEqual(["create", "delete", "get", "list", "patch", "watch"]);
+    expect(verbsOn("events")).toEqual(["create", "patch"]);
+    const role = objects.find((o) => o.kind === "Role" && o.metadata?.name === "ktube-ngrok-controller") as unknown as { rules: Rule[] };
+    expect(role.rules).toEqual([
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+    ]);
+    const pod = podOf(objects, "ktube-ngrok-controller");
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    const [container] = pod.containers;
+    expect(container!.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(container).toMatchObject({ livenessProbe: { httpGet: { path: "/healthz" } }, readinessProbe: { httpGet: { path: "/readyz" } } });
+    // The agents run the controller's own image by default.
+    expect(container!.image).toBe("ghcr.io/ktube-dev/ngrok-controller:0.1.0");
+    expect(container!.args).toEqual(expect.arrayContaining(["--leader-elect=true", "--connector-image=ghcr.io/ktube-dev/ngrok-controller:0.1.0"]));
+    expect(container!.args.filter((a) => a.startsWith("--ngrok-"))).toEqual([]);
+  });
+
+  it("take values (ngrok): the agents' image follows the controller's; ingress, API, CA, selector and Lease reach the flags", async () => {
+    const argsOf = (objects: KubeObject[]) => podOf(objects, "ktube-ngrok-controller").containers[0]!.args;
+    expect(argsOf(await render(NGROK, ["--set", "image.repository=registry.example/ktube/ngrok", "--set", "image.tag=1.2.3"]))).toContain(
+      "--connector-image=registry.example/ktube/ngrok:1.2.3",
+    );
+    const objects = await render(NGROK, [
+      "--set", "connectorImage=registry.example/agent:1",
+      "--set", "ngrok.serverAddr=ingress.example:443",
+      "--set", "ngrok.apiUrl=https://api.example",
+      "--set", "ngrok.ca.configMapName=ngrok-ca",
+      "--set", "providerSelector=shard=a",
+      "--set", "leaderElection.id=ngrok-shard-a",
+    ]);
+    expect(argsOf(objects)).toEqual(
+      expect.arrayContaining([
+        "--connector-image=registry.example/agent:1",
+        "--ngrok-server-addr=ingress.example:443",
+        "--ngrok-api-url=https://api.example",
+        "--ngrok-ca-file=/etc/ktube/ngrok-ingress-ca/ca.pem",
+        "--provider-selector=shard=a",
+        "--leader-election-id=ngrok-shard-a",
+      ]),
+    );
+    const pod = podOf(objects, "ktube-ngrok-controller");
+    expect(pod.volumes).toEqual([{ name: "ngrok-ingress-ca", configMap: { name: "ngrok-ca", items: [{ key: "ca.pem", path: "ca.pem" }] } }]);
+    expect(pod.containers[0]!.volumeMounts).toEqual([{ name: "ngrok-ingress-ca", mountPath: "/etc/ktube/ngrok-ingress-ca", readOnly: true }]);
+    expect(argsOf(await render(NGROK)).filter((a) => a.startsWith("--leader-election-id") || a.startsWith("--provider-selector"))).toEqual([]);
+    const kinds = (await render(NGROK, ["--set", "admissionPolicy.enabled=false", "--set", "metrics.service.enabled=false"])).map((o) => o.kind);
+    expect(kinds).toContain("ClusterRole");
+    expect(kinds.filter((k) => k?.startsWith("ValidatingAdmissionPolicy") || k === "Service")).toEqual([]);
+  });
+
   it("apply to the API server (server-side dry run)", async () => {
-    const manifest = await helmRun(["template", "ktube", UMBRELLA, "--namespace", ns, "--include-crds"]);
+    const manifest = await helmRun(["template", "ktube", UMBRELLA, "--namespace", ns, "--include-crds", ...WITH_NGROK]);
     const result = await kubectl(["apply", "--server-side", "--dry-run=server", "--field-manager=helm-test", "-f", "-"], manifest);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("deployment.apps/ktube-cloudflare-controller serverside-applied (server dry run)");
     expect(result.stdout).toContain("validatingadmissionpolicy.admissionregistration.k8s.io/ktube-cloudflare-controller-managed-objects serverside-applied (server dry run)");
     expect(result.stdout).toContain("validatingadmissionpolicybinding.admissionregistration.k8s.io/ktube-cloudflare-controller-connector-pods serverside-applied (server dry run)");
+    expect(result.stdout).toContain("deployment.apps/ktube-ngrok-controller serverside-applied (server dry run)");
+    expect(result.stdout).toContain("clusterrole.rbac.authorization.k8s.io/ktube-ngrok-controller serverside-applied (server dry run)");
+    for (const policy of ["managed-objects", "agent-rbac", "agent-pods"]) {
+      expect(result.stdout).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/ktube-ngrok-controller-${policy} serverside-applied (server dry run)`);
+      expect(result.stdout).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/ktube-ngrok-controller-${policy} serverside-applied (server dry run)`);
+    }
   });
 });
 
@@ -206,6 +329,159 @@ describe("the controller with only the chart's RBAC", () => {
       expect(fake.schemaViolations).toEqual([]);
     } finally {
       await manager.stop();
+      await fake.stop();
+      await deleteTestNamespace(kc, apps);
+    }
+  });
+});
+
+type Condition = { type: string; status: string; reason: string; message?: string };
+type WithStatus = KubeObject & { status?: { observedGeneration?: number; conditions?: Condition[]; routes?: Array<{ name: string; ready: boolean; reason?: string }> } };
+
+/** The object's condition `type` once it has the wanted status and reason. */
+async function conditionOf(read: () => Promise<WithStatus>, type: string, status: string, reason: string, timeoutMs = 20_000): Promise<Condition> {
+  return eventually(async () => {
+    const condition = (await read()).status?.conditions?.find((c) => c.type === type);
+    if (condition?.status !== status || condition.reason !== reason) throw new Error(`${type} is ${JSON.stringify(condition)}, want ${status}/${reason}`);
+    return condition;
+  }, timeoutMs);
+}
+
+describe("the ngrok controller with only the chart's RBAC", () => {
+  it("verifies its credentials, holds its Lease, and makes a Tunnel's agent objects (and their RBAC) with nothing refused", async () => {
+    const { ngrokPlugin } = await import("@ktube/ngrok-controller/plugin");
+    const { registerProviderControllers } = await import("@ktube/provider-kit");
+    const SA = "ktube-ngrok-controller";
+    const MANAGED_BY = "ktube-ngrok-controller";
+    const manifest = await helmRun([
+      "template", "ktube", NGROK, "--namespace", ns,
+      "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml", "--show-only", "templates/admission-policy.yaml",
+    ]);
+    const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+    const as = `--as=system:serviceaccount:${ns}:${SA}`;
+    const can = async (...args: string[]) => (await kubectl(["auth", "can-i", ...args, as])).stdout.trim();
+    expect(await can("get", "secrets", "-n", "default")).toBe("no");
+    expect(await can("create", "secrets", "-n", "default")).toBe("yes");
+    expect(await can("list", "secrets", "-n", ns)).toBe("yes");
+    expect(await can("escalate", "roles.rbac.authorization.k8s.io", "-n", "default")).toBe("no");
+    expect(await can("bind", "clusterroles.rbac.authorization.k8s.io")).toBe("no");
+    expect(await can("update", "tunnelbindings.ktube.dev", "-n", "default")).toBe("no");
+    expect(await can("create", "pods", "-n", "default")).toBe("no");
+
+    const asController = await kubeConfigAs(kc, admin, ns, SA);
+    // Barrier: the policies are enforced before the controller runs, so "no 403" below also
+    // proves they never refuse its real writes.
+    const asControllerClient = new KubeClient(asController);
+    await eventually(async () => {
+      const refused = await asControllerClient
+        .request("POST", `/api/v1/namespaces/${ns}/configmaps`, { query: { dryRun: "All" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "unmarked" } } })
+        .then(() => undefined, (e: unknown) => (e instanceof ApiError && e.status === 403 ? e.message : undefined));
+      if (!refused?.includes(`${SA}-managed-objects`)) throw new Error("the admission policy does not refuse unmanaged writes yet");
+    }, 30_000);
+
+    // ngrok's cloud at the wire level: the real @ngrok/ngrok SDK verifies the authtoken against it.
+    const fake = new FakeNgrok();
+    const authtoken = fake.addAuthtoken();
+    const apiKey = fake.addApiKey();
+    await fake.start();
+    await admin.create(Core.Secret, { metadata: { name: "ngrok", namespace: ns }, stringData: { authtoken, apiKey } } as KubeObject);
+    const start = async (options: Partial<NgrokPluginOptions> & { serverAddr: string }) => {
+      const manager = new Manager({
+        kubeConfig: asController,
+        name: "ngrok-controller",
+        logger: createLogger({ level: process.env.KTUBE_TEST_LOG ?? "silent", format: "text" }),
+        probeAddress: false,
+        metricsAddress: false,
+        leaderElection: { namespace: ns },
+      });
+      registerProviderControllers(manager, ngrokPlugin({ connectorImage: "ktube/ngrok-controller:test", ...options }), {
+        namespace: ns,
+        managedBy: MANAGED_BY,
+        maxConcurrentReconciles: 2,
+      });
+      await manager.start();
+      return manager;
+    };
+    const forbidden = (manager: Manager) => manager.metrics.count("rest_client_requests_total", { code: "403" });
+    const providerName = `ngrok-rbac-${ns}`;
+    const provider = () => admin.get<WithStatus>(TunnelProviderResource, undefined, providerName);
+    const apps = await createTestNamespace(kc, "ngrok-rbac-apps");
+    let manager: Manager | undefined;
+    try {
+      // Phase 1, no ingress listening: the credentials Secret is read (a missing one would say
+      // SecretNotFound), the real SDK fails fast, the provider's status says why; the Lease is held.
+      manager = await start({ serverAddr: `127.0.0.1:${await freePort()}` });
+      await admin.create(TunnelProviderResource, {
+        metadata: { name: providerName },
+        spec: { type: "ngrok", ngrok: { authtokenSecretRef: { name: "ngrok", key: "authtoken" }, apiKeySecretRef: { name: "ngrok", key: "apiKey" } } },
+      } as KubeObject);
+      const unreachable = await conditionOf(provider, "Ready", "False", "Unreachable");
+      expect(unreachable.message).toContain("ngrok refused the agent session");
+      expect(unreachable.message).not.toContain(authtoken);
+      const lease = await admin.get<KubeObject & { spec?: { holderIdentity?: string } }>({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", plural: "leases", namespaced: true }, ns, "ngrok-controller.ktube.dev");
+      expect(lease.spec?.holderIdentity).toBeTruthy();
+      expect(manager.isLeader).toBe(true);
+      expect(await forbidden(manager)).toBe(0);
+      await manager.stop();
+
+      // Phase 2, the fake ingress and REST API: a successor takes over the released Lease and
+      // verifies both credentials.
+      manager = await start({ serverAddr: fake.serverAddr, caPem: fake.caPem, api: { baseUrl: fake.apiUrl } });
+      const verified = await conditionOf(provider, "Ready", "True", "CredentialsVerified");
+      expect(verified.message).toBe("authtoken and API key verified");
+
+      const tunnel = await admin.create<WithStatus>(TunnelResource, { metadata: { name: "t", namespace: apps }, spec: { providerRef: { name: providerName }, ngrok: { replicas: 2 } } } as KubeObject);
+      await admin.create(Core.Service, { metadata: { name: "web", namespace: apps }, spec: { ports: [{ name: "http", port: 80 }] } } as KubeObject);
+      await admin.create(TunnelBindingResource, {
+        metadata: { name: "b", namespace: apps },
+        spec: { tunnelRef: { name: "t" }, routes: [{ name: "web", protocol: "HTTP", hostname: "app.ngrok-rbac.example", service: { name: "web", port: "http" } }] },
+      } as KubeObject);
+      // The route table carries the accepted binding; no agent runs here, so the route waits.
+      const table = await eventually(async () => {
+        const cm = await admin.get<KubeObject & { data?: Record<string, string> }>(Core.ConfigMap, apps, "t-ngrok");
+        if (!cm.data?.["routes.json"]?.includes("app.ngrok-rbac.example")) throw new Error("route table without the binding's route");
+        return cm;
+      }, 20_000);
+      expect(table.metadata?.labels).toMatchObject({ "app.kubernetes.io/managed-by": MANAGED_BY });
+      await conditionOf(() => admin.get<WithStatus>(TunnelResource, apps, "t"), "Ready", "False", "AgentsStarting");
+      // Every object the Tunnel needs, controlled by it and marked as the controller's.
+      const kinds = [Core.Secret, Core.ConfigMap, Core.ServiceAccount, Core.Role, Core.RoleBinding, Core.Deployment, Core.PodDisruptionBudget];
+      for (const [type, name] of [...kinds.map((k) => [k, "t-ngrok"] as const), [Core.ConfigMap, "t-ngrok-status"] as const]) {
+        const object = await eventually(() => admin.get<KubeObject>(type, apps, name), 10_000);
+        expect(object.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe(MANAGED_BY);
+        expect(object.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: "Tunnel", uid: tunnel.metadata!.uid, controller: true })]);
+      }
+      const agents = await admin.get<KubeObject & { spec: { template: { spec: { serviceAccountName: string; containers: Array<{ image: string; args: string[] }> } } } }>(Core.Deployment, apps, "t-ngrok");
+      expect(agents.spec.template.spec.serviceAccountName).toBe("t-ngrok");
+      expect(agents.spec.template.spec.containers[0]).toMatchObject({ image: "ktube/ngrok-controller:test", args: ["connector"] });
+      // The fake ingress's CA travels to the agents in the route table ConfigMap (public data).
+      expect(table.data?.["ca.pem"]).toBe(fake.caPem);
+      // The agents' Role, which the controller could grant only because it holds those verbs itself.
+      const agent = `--as=system:serviceaccount:${apps}:t-ngrok`;
+      const agentCan = async (...args: string[]) => (await kubectl(["auth", "can-i", ...args, "-n", apps, agent])).stdout.trim();
+      expect(await agentCan("watch", "configmaps/t-ngrok")).toBe("yes");
+      expect(await agentCan("patch", "configmaps/t-ngrok-status")).toBe("yes");
+      expect(await agentCan("patch", "configmaps/t-ngrok")).toBe("no");
+      expect(await agentCan("get", "secrets/t-ngrok")).toBe("no");
+
+      // Down to one replica: the PodDisruptionBudget goes (a delete the controller makes itself).
+      await admin.patch(TunnelResource, apps, "t", { spec: { ngrok: { replicas: 1 } } }, PatchType.merge);
+      await eventually(async () => {
+        const gone = await admin.get(Core.PodDisruptionBudget, apps, "t-ngrok").then(() => false, (e: unknown) => e instanceof ApiError && e.status === 404);
+        if (!gone) throw new Error("the PodDisruptionBudget is still there");
+      }, 20_000);
+      // Deleted: cleanup removes the agents' Deployment, then the finalizer.
+      await admin.delete(TunnelResource, apps, "t");
+      await eventually(async () => {
+        const gone = await admin.get(TunnelResource, apps, "t").then(() => false, (e: unknown) => e instanceof ApiError && e.status === 404);
+        if (!gone) throw new Error("the Tunnel is still there");
+      }, 20_000);
+      // Nothing the controller did was refused (RBAC or admission policies).
+      expect(await forbidden(manager)).toBe(0);
+    } finally {
+      await manager?.stop();
       await fake.stop();
       await deleteTestNamespace(kc, apps);
     }
