@@ -126,6 +126,10 @@ async function verifyAuthtoken(connect: (o: AgentOptions) => Promise<AgentSessio
       metadata: JSON.stringify({ ktube: { controller: "ngrok", purpose: "verify" } }),
       clientVersion: "0.1.0",
       connectTimeoutMs: 20_000,
+      // The SDK's close() leaves the connection open until ngrok misses its heartbeats:
+      // short ones make this probe give its session slot back within seconds.
+      heartbeatIntervalS: 1,
+      heartbeatToleranceS: 1,
       ...(options.serverAddr ? { serverAddr: options.serverAddr } : {}),
       ...(options.caPem ? { caPem: options.caPem } : {}),
       onDead: () => undefined,
@@ -181,7 +185,7 @@ async function reconcileAgents(ctx: TunnelContext<NgrokSession>, options: NgrokP
   if (pdb) await objects.ensure(Core.PodDisruptionBudget, pdb);
   else await objects.delete(Core.PodDisruptionBudget, agentName(tunnel));
 
-  return { conditions: [readyCondition(reports)], routes: routeOutcomes(table, tableHash(table), reports, refused) };
+  return { conditions: [readyCondition(reports), agentsCondition(reports)], routes: routeOutcomes(table, tableHash(table), reports, refused) };
 }
 
 function readTable(cm: ConfigMap | undefined): RouteTable | undefined {
@@ -200,6 +204,22 @@ function readyCondition(reports: Map<string, AgentReport>): ConditionInput {
   const failed = sessions.find((s) => s.reason);
   if (failed) return { type: "Ready", status: "False", reason: failed.reason!, message: `no agent session is online: ${failed.message ?? failed.reason}` };
   return { type: "Ready", status: "False", reason: "AgentsStarting", message: "waiting for the ngrok agents to connect" };
+}
+
+/** Whether every agent has its session: one that cannot (a plan's session limit) is named with its reason. */
+function agentsCondition(reports: Map<string, AgentReport>): ConditionInput {
+  const failing = [...reports].filter(([, r]) => r.session.state !== "online").sort(([a], [b]) => a.localeCompare(b));
+  if (reports.size > 0 && failing.length === 0) return { type: "AgentsReady", status: "True", reason: "SessionsOnline", message: "every agent has its ngrok session" };
+  if (failing.length === 0) return { type: "AgentsReady", status: "False", reason: "AgentsStarting", message: "no agent has reported yet" };
+  const [pod, report] = failing[0]!;
+  const reason = report.session.reason ?? "AgentsStarting";
+  const hint = reason === "SessionLimitExceeded" ? " (each agent replica is one ngrok session: lower spec.ngrok.replicas or raise the plan's limit)" : "";
+  return {
+    type: "AgentsReady",
+    status: "False",
+    reason,
+    message: `${failing.length} of ${reports.size} agents have no session; ${pod}: ${report.session.message ?? report.session.state}${hint}`,
+  };
 }
 
 /** Each accepted route's outcome from the reports about the current table. */
