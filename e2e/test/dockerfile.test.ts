@@ -19,18 +19,21 @@ function workspaceDeps(dir: string, seen = new Set<string>()): Set<string> {
   return seen;
 }
 
-describe("apps/cloudflare-controller/Dockerfile", () => {
-  const dockerfile = readFileSync(join(ROOT, "apps", "cloudflare-controller", "Dockerfile"), "utf8");
+for (const app of ["cloudflare-controller", "ngrok-controller"]) {
+  describe(`apps/${app}/Dockerfile`, () => {
+    const dockerfile = readFileSync(join(ROOT, "apps", app, "Dockerfile"), "utf8");
 
-  it("copies every workspace package the controller imports, and no test-only one", () => {
-    const needed = [...workspaceDeps("apps/cloudflare-controller")].sort();
-    const copied = [...new Set([...dockerfile.matchAll(/^COPY (packages\/[a-z-]+)\/src /gm)].map((m) => m[1]!))].sort();
-    expect(copied).toEqual(needed);
-  });
+    it("copies every workspace package the controller imports, and no test-only one", () => {
+      const needed = [...workspaceDeps(`apps/${app}`)].sort();
+      const copied = [...new Set([...dockerfile.matchAll(/^COPY (packages\/[a-z-]+)\/src /gm)].map((m) => m[1]!))].sort();
+      expect(copied).toEqual(needed);
+    });
 
-  it("runs Node 24 as a non-root user", () => {
-    expect(dockerfile).toMatch(/^FROM node:24[-\w.]* AS deps$/m);
-    expect(dockerfile.match(/^FROM node:24/gm)).toHaveLength(2);
-    expect(dockerfile).toMatch(/^USER 65532:65532$/m);
+    it("runs Node 24 as a non-root user", () => {
+      expect(dockerfile).toMatch(/^FROM node:24[-\w.]* AS deps$/m);
+      expect(dockerfile.match(/^FROM node:24/gm)).toHaveLength(2);
+      expect(dockerfile).toMatch(/^USER 65532:65532$/m);
+      expect(dockerfile).toMatch(new RegExp(`^ENTRYPOINT \\["node", "--disable-warning=ExperimentalWarning", "apps/${app}/src/main.ts"\\]$`, "m"));
+    });
   });
-});
+}
