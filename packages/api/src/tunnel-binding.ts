@@ -154,9 +154,15 @@ export const TunnelBindingSpec = z.object({
     .describe("Routes from the tunnel to Services, keyed by name."),
 });
 
+export const RouteReservation = z.object({
+  id: z.string().max(256).describe("The provider's id of what the route holds (an ngrok reserved TCP address: ra_…)."),
+  address: z.string().max(1024).optional().describe("The reserved address or name."),
+});
+
 export const RouteStatus = z.object({
   name: z.string().max(63),
   url: z.string().max(2048).optional().describe("The public URL or address of this route, once it is served."),
+  reservation: RouteReservation.optional().describe("What the route holds at the provider, recorded as soon as it exists so a restart resumes instead of reserving again."),
   ready: z.boolean(),
   message: z.string().max(1024).optional(),
 });
@@ -181,6 +187,7 @@ export const TunnelBinding = z.object({
 
 export type Route = z.infer<typeof Route>;
 export type RouteStatus = z.infer<typeof RouteStatus>;
+export type RouteReservation = z.infer<typeof RouteReservation>;
 export type TunnelBindingSpec = z.infer<typeof TunnelBindingSpec>;
 export type TunnelBindingStatus = z.infer<typeof TunnelBindingStatus>;
 export type TunnelBinding = z.infer<typeof TunnelBinding>;

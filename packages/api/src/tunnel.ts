@@ -84,6 +84,12 @@ export const CloudflareTunnelSpec = z.object({
 export const NgrokTunnelSpec = z.object({
   replicas: z.int().min(1).max(32).optional().meta({ format: "int32" }).describe("Agent replicas serving the endpoints."),
   poolingEnabled: z.boolean().optional().describe("Pool endpoints across replicas (default: true)."),
+  tcpAddressReclaimPolicy: z
+    .enum(["Delete", "Retain"])
+    .optional()
+    .describe(
+      "What happens to the TCP address KTube reserved for a route (with an API key) when the route or its binding goes: Delete releases it (ngrok never hands a released address out again), Retain keeps it on the account, and a binding re-created with the same namespace, name and route takes it back. Default: Delete.",
+    ),
 });
 
 export const DevTunnelsTunnelSpec = z.object({

@@ -198,7 +198,8 @@ function routeOutcomes<S extends object>(kit: ProviderKit<S>, verdict: BindingVe
     const fromBinding = kit.plugin.binding ? (work?.get(route.name) ?? { ready: false, reason: "Pending", message: "not handled yet" }) : undefined;
     const notReady = [fromBinding, fromTunnel].find((o) => o && !o.ready);
     const url = fromBinding?.url ?? fromTunnel.url;
-    outcomes.set(route.name, notReady ?? { ready: true, ...(url ? { url } : {}) });
+    const reservation = fromBinding?.reservation ? { reservation: fromBinding.reservation } : {};
+    outcomes.set(route.name, notReady ? { ...notReady, ...reservation } : { ready: true, ...(url ? { url } : {}), ...reservation });
   }
   return outcomes;
 }
@@ -210,7 +211,13 @@ async function writeBindingStatus<S extends object>(kit: ProviderKit<S>, binding
     const outcome = outcomes.get(route.name);
     const message = !accepted ? verdict.accepted.message : (judged?.problem?.message ?? outcome?.message);
     // A URL only for a route that is served: status never advertises what does not work.
-    return { name: route.name, ready: Boolean(outcome?.ready), ...(outcome?.ready && outcome.url ? { url: outcome.url } : {}), ...(message ? { message } : {}) };
+    return {
+      name: route.name,
+      ready: Boolean(outcome?.ready),
+      ...(outcome?.ready && outcome.url ? { url: outcome.url } : {}),
+      ...(outcome?.reservation ? { reservation: outcome.reservation } : {}),
+      ...(message ? { message } : {}),
+    };
   });
   const unresolved = [...outcomes.values()].filter((o) => !o.ready && o.unresolvedRef);
   const resolvedRefs: ConditionInput =

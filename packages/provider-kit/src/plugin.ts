@@ -2,7 +2,7 @@
 // Tunnel and TunnelBinding controllers and calls the plugin for what only the provider
 // knows: whether credentials work, the provider-side tunnel and its connector, how
 // accepted routes are applied, and what a binding holds provider-side.
-import type { ConditionInput, ProviderType, SecretKeyRef, Tunnel, TunnelBinding, TunnelProvider, TunnelStatus } from "@ktube/api";
+import type { ConditionInput, ProviderType, RouteReservation, SecretKeyRef, Tunnel, TunnelBinding, TunnelProvider, TunnelStatus } from "@ktube/api";
 import type { BindingVerdict, ProviderCapabilities, ResolvedRoute } from "@ktube/routing";
 import type { KubeObject, Logger, ResourceType } from "@ktube/runtime";
 import type { ProviderKit } from "./kit.ts";
@@ -22,6 +22,8 @@ export interface RouteOutcome {
   message?: string;
   /** The route names something that does not resolve (a hostname in no zone...): ResolvedRefs=False. */
   unresolvedRef?: boolean;
+  /** What the route holds at the provider (a reserved address), written to status even before it is ready. */
+  reservation?: RouteReservation;
 }
 
 /** Route outcomes of one binding, by route name. */
