@@ -2,8 +2,17 @@
 // its accepted routes a route table those agents bind as pooled endpoints; what only the
 // agents know (session state, assigned URLs) comes back through their reports.
 import { createHash } from "node:crypto";
-import { Core, type ConditionInput, type SecretKeyRef } from "@ktube/api";
-import { ProviderError, type ProviderKit, type ProviderPlugin, type RouteOutcome, type RouteOutcomes, type TunnelContext } from "@ktube/provider-kit";
+import { Core, type ConditionInput, type RouteReservation, type SecretKeyRef } from "@ktube/api";
+import {
+  ProviderError,
+  type BindingContext,
+  type ProviderKit,
+  type ProviderPlugin,
+  type ReleaseContext,
+  type RouteOutcome,
+  type RouteOutcomes,
+  type TunnelContext,
+} from "@ktube/provider-kit";
 import type { ProviderCapabilities } from "@ktube/routing";
 import type { KubeObject } from "@ktube/runtime";
 import {
@@ -21,7 +30,8 @@ import {
 import { connectAgent, type AgentOptions, type AgentSession } from "./provider/agent.ts";
 import { parseReport, type AgentReport } from "./provider/agent-report.ts";
 import { NgrokError } from "./provider/errors.ts";
-import { planRouteTable, ROUTE_TABLE_KEY, routeUrl, type RouteTable } from "./provider/route-table.ts";
+import { planRouteTable, ROUTE_TABLE_KEY, routeKey, routeUrl, shortHash, type RouteTable } from "./provider/route-table.ts";
+import { ensureTcpAddress, releaseTcpAddresses, routeMark, type ReclaimPolicy } from "./provider/reservations.ts";
 import { tableHash } from "./connector/supervisor.ts";
 import { verifyApiKey, type ApiOptions } from "./provider/api.ts";
 
@@ -61,6 +71,9 @@ type ConfigMap = KubeObject & { data?: Record<string, string> };
 export function ngrokPlugin(options: NgrokPluginOptions): ProviderPlugin<NgrokSession> {
   let kit: ProviderKit<NgrokSession> | undefined;
   const connect = options.connect ?? connectAgent;
+  const api = options.api ?? {};
+  /** Reserved addresses by route key, as soon as they exist (status catches up later). */
+  const reservations = new Map<string, RouteReservation>();
 
   /** Agent pods that exist and are not going away: only their reports count. */
   const livePods = (namespace: string, tunnel: string): Set<string> =>
@@ -108,7 +121,10 @@ export function ngrokPlugin(options: NgrokPluginOptions): ProviderPlugin<NgrokSe
     tunnel: {
       owns: [Core.Deployment, Core.PodDisruptionBudget, Core.ConfigMap, Core.ServiceAccount, Core.Role, Core.RoleBinding],
       async reconcile(ctx) {
-        return reconcileAgents(ctx, options, livePods(ctx.tunnel.metadata.namespace!, ctx.tunnel.metadata.name!));
+        const reservedAddress = ctx.session.apiKey
+          ? (key: string) => reservations.get(key)?.address ?? recordedReservation(ctx, key)?.address
+          : null;
+        return reconcileAgents(ctx, options, livePods(ctx.tunnel.metadata.namespace!, ctx.tunnel.metadata.name!), reservedAddress);
       },
       async cleanup(ctx) {
         // Endpoints are ephemeral: they end with the agents. Deleting the Deployment now
@@ -116,7 +132,71 @@ export function ngrokPlugin(options: NgrokPluginOptions): ProviderPlugin<NgrokSe
         await ctx.objects.delete(Core.Deployment, agentName(ctx.tunnel));
       },
     },
+    binding: {
+      // Only reservations are held outside Kubernetes, and only with an API key.
+      holdsProviderState: (provider) => Boolean(provider.spec.ngrok?.apiKeySecretRef),
+      async reconcile(ctx) {
+        return { routes: await reserveTcpRoutes(ctx, api, reservations, (key) => kit!.controllers.tunnel?.enqueue(key)) };
+      },
+      async release(ctx) {
+        await releaseReservations(ctx, api, new Set());
+        for (const key of [...reservations.keys()]) if (key.startsWith(`${ctx.binding.metadata.namespace}/${ctx.binding.metadata.name}/`)) reservations.delete(key);
+      },
+    },
   };
+}
+
+/** The reservation a binding's status recorded for a route (after a restart, before the binding's reconcile ran). */
+function recordedReservation(ctx: TunnelContext<NgrokSession>, key: string): RouteReservation | undefined {
+  const [namespace, name, route] = key.split("/");
+  const accepted = ctx.accepted.find((a) => a.binding.metadata.namespace === namespace && a.binding.metadata.name === name);
+  return accepted?.binding.status?.routes?.find((r) => r.name === route)?.reservation;
+}
+
+/** TCP routes of a binding on a provider with an API key: each gets its reserved address. */
+async function reserveTcpRoutes(
+  ctx: BindingContext<NgrokSession>,
+  api: NgrokPluginOptions["api"] & object,
+  memory: Map<string, RouteReservation>,
+  wakeTunnel: (key: string) => void,
+): Promise<RouteOutcomes> {
+  const outcomes: RouteOutcomes = new Map();
+  const { binding, provider, session, tunnel } = ctx;
+  const tcp = ctx.verdict.routes.filter((r) => r.resolved?.route.protocol === "TCP" && !r.resolved.route.hostname);
+  for (const r of ctx.verdict.routes) if (r.resolved && !tcp.includes(r)) outcomes.set(r.name, { ready: true });
+  if (!session.apiKey) {
+    for (const r of tcp) outcomes.set(r.name, { ready: true });
+    return outcomes;
+  }
+  const reclaim: ReclaimPolicy = tunnel.spec.ngrok?.tcpAddressReclaimPolicy ?? "Delete";
+  // Routes dropped from the binding give their addresses back (per the policy they were made under).
+  const recorded = new Map((binding.status?.routes ?? []).filter((s) => s.reservation).map((s) => [s.name, s.reservation!]));
+  const stale = [...recorded.keys()].filter((name) => !tcp.some((r) => r.name === name));
+  if (stale.length > 0) {
+    const keep = new Set(tcp.map((r) => shortHash(routeKey(binding.metadata.namespace!, binding.metadata.name!, r.name))));
+    await releaseReservations(ctx, api, keep);
+  }
+  // The binding changed since status was written: check recorded ids still exist.
+  const verify = binding.status?.observedGeneration !== binding.metadata.generation;
+  for (const r of tcp) {
+    const key = routeKey(binding.metadata.namespace!, binding.metadata.name!, r.name);
+    const mark = routeMark(provider.metadata.uid!, binding.metadata.uid!, key, reclaim);
+    const known = memory.get(key) ?? recorded.get(r.name);
+    const reservation = await ensureTcpAddress(session.apiKey, api, mark, known, { verify: verify || !known, ...(provider.spec.ngrok?.region ? { region: provider.spec.ngrok.region } : {}) });
+    if (memory.get(key)?.address !== reservation.address) {
+      memory.set(key, reservation);
+      wakeTunnel(`${tunnel.metadata.namespace}/${tunnel.metadata.name}`);
+    }
+    outcomes.set(r.name, { ready: true, reservation, url: `tcp://${reservation.address}` });
+  }
+  return outcomes;
+}
+
+async function releaseReservations(ctx: ReleaseContext<NgrokSession> | BindingContext<NgrokSession>, api: NgrokPluginOptions["api"] & object, keep: ReadonlySet<string>): Promise<void> {
+  const { session, provider, binding } = ctx;
+  if (!session.apiKey) return;
+  const retained = await releaseTcpAddresses(session.apiKey, api, shortHash(provider.metadata.uid!), shortHash(binding.metadata.uid!), keep);
+  if (retained.length > 0) ctx.logger.info({ retained }, "TCP addresses retained (tcpAddressReclaimPolicy: Retain)");
 }
 
 async function verifyAuthtoken(connect: (o: AgentOptions) => Promise<AgentSession>, session: NgrokSession, options: NgrokPluginOptions): Promise<ConditionInput> {
@@ -145,10 +225,10 @@ async function verifyAuthtoken(connect: (o: AgentOptions) => Promise<AgentSessio
 }
 
 /** The agents' objects, the route table, and what the agents report, as the tunnel's outcome. */
-async function reconcileAgents(ctx: TunnelContext<NgrokSession>, options: NgrokPluginOptions, live: Set<string>) {
+async function reconcileAgents(ctx: TunnelContext<NgrokSession>, options: NgrokPluginOptions, live: Set<string>, reservedAddress: ((key: string) => string | undefined) | null) {
   const { tunnel, objects, session } = ctx;
   const pooling = tunnel.spec.ngrok?.poolingEnabled ?? true;
-  const { table, refused } = planRouteTable(tunnel.metadata.uid!, ctx.accepted, pooling);
+  const { table, refused } = planRouteTable(tunnel.metadata.uid!, ctx.accepted, { pooling, reservedAddress });
 
   const statusMap = objects.get<ConfigMap>(Core.ConfigMap, statusName(tunnel));
   const reports = new Map<string, AgentReport>();

@@ -2,6 +2,8 @@
 // connector run as real processes: the harness plays the kubelet (testenv has none) by
 // starting one connector per Pod the Deployment's ReplicaSet made, with that Pod's name,
 // the env and files its template names, and a token of the agents' own ServiceAccount.
+// Before anything loads the SDK in this test file (the controller's authtoken probe does).
+import "@ktube/fake-ngrok/sdk-in-jest";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Core } from "@ktube/api";
 import { FakeNgrok } from "@ktube/fake-ngrok";
@@ -25,6 +27,8 @@ export interface Harness {
   client: KubeClient;
   fake: FakeNgrok;
   authtoken: string;
+  /** A REST API key of the fake account, in the Secret `ngrok` under `apiKey`. */
+  apiKey: string;
   controllerNs: string;
   id: string;
   providerLabels: Record<string, string>;
@@ -53,6 +57,7 @@ export async function createHarness(): Promise<Harness> {
   const client = new KubeClient(kc);
   const fake = new FakeNgrok();
   const authtoken = fake.addAuthtoken();
+  const apiKey = fake.addApiKey();
   await fake.start();
   const id = randomBytes(3).toString("hex");
   const namespaces: string[] = [];
@@ -60,7 +65,7 @@ export async function createHarness(): Promise<Harness> {
   let manager: Manager | undefined;
   const controllerNs = await createTestNamespace(kc, "ktube-system");
   namespaces.push(controllerNs);
-  await client.create(Core.Secret, { metadata: { name: "ngrok", namespace: controllerNs }, stringData: { authtoken } } as KubeObject);
+  await client.create(Core.Secret, { metadata: { name: "ngrok", namespace: controllerNs }, stringData: { authtoken, apiKey } } as KubeObject);
   const dir = mkdtempSync(join(tmpdir(), "ktube-ngrok-"));
 
   const createPod = async (deployment: V1Deployment & KubeObject): Promise<string> => {
@@ -122,6 +127,7 @@ export async function createHarness(): Promise<Harness> {
     client,
     fake,
     authtoken,
+    apiKey,
     controllerNs,
     id,
     providerLabels: { "ktube.dev/test-harness": id },

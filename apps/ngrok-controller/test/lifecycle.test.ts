@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
 import type { KubeObject } from "@ktube/runtime";
 import { eventually, ktubeStatus, waitForKtubeCondition } from "@ktube/testenv";
+import { createTestCa, type IssuedCert } from "@ktube/fake-ngrok";
+import https from "node:https";
 import net from "node:net";
+import tls from "node:tls";
+import type { AddressInfo } from "node:net";
 import { binding, createHarness, ngrokProvider, service, startBackend, tunnel, type Agent, type Harness } from "./harness.ts";
 
 let h: Harness;
@@ -14,6 +18,19 @@ let agents: Agent[];
 const backends: Array<{ port: number; close(): Promise<void> }> = [];
 const upstreams: Record<string, string> = {};
 let host: string;
+let tlsHost: string;
+let secureHost: string;
+let backendCert: IssuedCert;
+let backendCa: string;
+
+/** A backend that speaks TLS itself (an HTTPS Service, or a TLS one behind a passthrough route). */
+async function tlsBackend(name: string, port: number): Promise<void> {
+  const server = https.createServer({ cert: backendCert.certPem, key: backendCert.keyPem }, (req, res) => res.writeHead(200).end(`${name} ${req.url}`));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  backends.push({ port: (server.address() as AddressInfo).port, close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) });
+  upstreams[`${name}.${ns}.svc.cluster.local:${port}`] = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await h.client.create(Core.Service, service(ns, name, port) as KubeObject);
+}
 
 async function backend(name: string, port: number): Promise<void> {
   const b = await startBackend(name);
@@ -32,9 +49,17 @@ beforeAll(async () => {
   ns = await h.namespace("ngrok-shop");
   host = `shop-${h.id}.example.com`;
   h.fake.reserveDomain(host);
+  tlsHost = `tls-${h.id}.example.com`;
+  secureHost = `secure-${h.id}.example.com`;
+  h.fake.reserveDomain(tlsHost);
+  h.fake.reserveDomain(secureHost);
+  const ca = createTestCa("backend CA");
+  backendCa = ca.caPem;
+  backendCert = ca.issue([tlsHost, "secure.internal"]);
   await backend("web", 80);
   await backend("api", 8080);
   await backend("echo", 7000);
+  await tlsBackend("vault", 8443);
   await h.startController();
   await h.client.create(TunnelProviderResource, ngrokProvider(h, `ngrok-${h.id}`) as KubeObject);
   await h.client.create(TunnelResource, tunnel(ns, "home", `ngrok-${h.id}`, { replicas: 2 }) as KubeObject);
@@ -103,6 +128,27 @@ describe("ngrok controller", () => {
     });
     expect(reply).toContain("echo /raw");
     expect(h.fake.account.endpointsAt(url.href.replace(/\/$/, ""))).toHaveLength(1);
+  });
+
+  it("passes TLS through by SNI: the client sees the Service's own certificate", async () => {
+    await h.client.create(TunnelBindingResource, binding(ns, "vault", "home", [{ name: "tls", protocol: "TLS", hostname: tlsHost, service: { name: "vault", port: 8443 } }]) as KubeObject);
+    expect(await routeUrl("vault", "tls")).toMatch(new RegExp(`^tls://${tlsHost.replaceAll(".", "\\.")}`));
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({ host: "127.0.0.1", port: h.fake.ingress.publicTlsPort, servername: tlsHost, ca: backendCa }, () => {
+        socket.write(`GET /sealed HTTP/1.1\r\nHost: ${tlsHost}\r\nConnection: close\r\n\r\n`);
+      });
+      let data = "";
+      socket.on("data", (d) => (data += d.toString()));
+      socket.on("end", () => resolve(data));
+      socket.on("error", reject);
+    });
+    expect(reply).toContain("vault /sealed");
+  });
+
+  it("reaches an HTTPS Service over TLS (its in-cluster certificate need not name the Service)", async () => {
+    await h.client.create(TunnelBindingResource, binding(ns, "secure", "home", [{ name: "web", protocol: "HTTPS", hostname: secureHost, service: { name: "vault", port: 8443 } }]) as KubeObject);
+    expect(await routeUrl("secure", "web")).toBe(`https://${secureHost}/`);
+    expect(await h.fake.httpGet(secureHost, "/over-tls")).toEqual({ status: 200, body: "vault /over-tls" });
   });
 
   it("refuses UDP with a reason, without touching the other routes", async () => {

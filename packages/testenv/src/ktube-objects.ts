@@ -19,7 +19,7 @@ export interface KtubeStatus {
   observedGeneration?: number;
   tunnelId?: string;
   boundRoutes?: number;
-  routes?: Array<{ name: string; url?: string; ready: boolean; message?: string }>;
+  routes?: Array<{ name: string; url?: string; ready: boolean; message?: string; reservation?: { id: string; address?: string } }>;
 }
 
 const PLURALS: Record<KtubeKind, string> = { TunnelProvider: "tunnelproviders", Tunnel: "tunnels", TunnelBinding: "tunnelbindings" };

@@ -180,6 +180,7 @@ export class AgentSupervisor {
         metadata: b.spec.metadata,
         forwardTo,
         ...(b.spec.domain ? { domain: b.spec.domain } : {}),
+        ...(b.spec.remoteAddr ? { remoteAddr: b.spec.remoteAddr } : {}),
         ...(b.spec.proxyProto ? { proxyProto: b.spec.proxyProto } : {}),
       };
       const endpoint = await session.bind(options, this.options.bindTimeoutMs);

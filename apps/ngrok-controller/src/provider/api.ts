@@ -2,6 +2,7 @@
 // fetch against the published OpenAPI document: the official `@ngrok/ngrok-api` client
 // (0.11) is dated (node-fetch 2, wretch 1) and adds nothing over a typed fetch here.
 import type { ConditionInput } from "@ktube/api";
+import { ProviderRateLimited } from "@ktube/provider-kit";
 import { describeCode, NgrokError } from "./errors.ts";
 
 export interface ApiOptions {
@@ -32,6 +33,8 @@ export async function apiRequest<T>(apiKey: string, method: string, path: string
   }
   if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T;
   const envelope = (await response.json().catch(() => ({}))) as ErrorBody;
+  // 120 requests per rolling minute per account, and no Retry-After: wait out the window.
+  if (response.status === 429) throw new ProviderRateLimited(`ngrok's API rate limit: ${envelope.msg ?? "429"}`, 60_000);
   throw new NgrokError("bind", `${envelope.msg ?? response.statusText} (HTTP ${response.status})`, envelope.error_code);
 }
 
@@ -41,9 +44,9 @@ export async function verifyApiKey(apiKey: string, options: ApiOptions = {}): Pr
     await apiRequest(apiKey, "GET", "/reserved_domains?limit=1", options);
     return undefined;
   } catch (error) {
+    if (error instanceof ProviderRateLimited) return undefined; // the key answered: it is valid
     const e = error as NgrokError;
     const reason = e.code ? describeCode(e.code, "bind").reason : "Unreachable";
-    if (reason === "RateLimited") return undefined; // the key answered: it is valid
     return { type: "Ready", status: "False", reason: reason === "EndpointFailed" ? "APIKeyRejected" : reason, message: `the ngrok API refused the API key: ${e.message}` };
   }
 }

@@ -21,6 +21,8 @@ export interface EndpointSpec {
   proto: "http" | "tcp" | "tls";
   /** HTTP and TLS endpoints on a hostname; absent: the account's dev domain (HTTP) or a random address (TCP). */
   domain?: string;
+  /** TCP endpoints on a reserved address (`host:port`). */
+  remoteAddr?: string;
   /** Pooled: every replica binds it and ngrok balances across them. */
   pooling: boolean;
   /** Unpooled endpoints: the one connector replica (pod name) that binds it; none yet: no replica has reported. */
@@ -62,7 +64,17 @@ function upstreamUrl(resolved: ResolvedRoute): string {
  * where two routes want the one thing only one can have (the dev domain), the older keeps it.
  * Path conflicts between bindings were already settled by the binding rules.
  */
-export function planRouteTable(tunnelUid: string, accepted: readonly AcceptedBinding[], pooling: boolean): { table: RouteTable; refused: Refusal[] } {
+export interface PlanOptions {
+  pooling: boolean;
+  /**
+   * With an API key, TCP routes bind their reserved address: the address, or undefined
+   * while it is being reserved (the route waits instead of binding a random one first).
+   * Without one (null), TCP routes get a random address.
+   */
+  reservedAddress: ((key: string) => string | undefined) | null;
+}
+
+export function planRouteTable(tunnelUid: string, accepted: readonly AcceptedBinding[], { pooling, reservedAddress }: PlanOptions): { table: RouteTable; refused: Refusal[] } {
   const endpoints = new Map<string, EndpointSpec>();
   const refused: Refusal[] = [];
   const meta = (id: string) => JSON.stringify({ ktube: { controller: "ngrok", tunnel: shortHash(tunnelUid), endpoint: shortHash(id) } });
@@ -94,8 +106,17 @@ export function planRouteTable(tunnelUid: string, accepted: readonly AcceptedBin
             refused.push({ key, outcome: { ready: false, reason: "UnsupportedField", message: `route ${route.name}: ngrok TCP endpoints live on TCP addresses, not hostnames; remove hostname` } });
             continue;
           }
-          // A random address cannot be pooled (binding one address from two sessions needs a reservation).
           const id = `tcp:${key}`;
+          if (reservedAddress) {
+            const address = reservedAddress(key);
+            if (!address) {
+              refused.push({ key, outcome: { ready: false, reason: "Pending", message: `route ${route.name}: reserving a TCP address` } });
+              continue;
+            }
+            endpoints.set(id, { id, proto: "tcp", remoteAddr: address, pooling, routes: [upstream], ...(proxyProto ? { proxyProto } : {}), metadata: meta(id) });
+            continue;
+          }
+          // A random address cannot be pooled (binding one address from two sessions needs a reservation).
           endpoints.set(id, { id, proto: "tcp", pooling: false, routes: [upstream], ...(proxyProto ? { proxyProto } : {}), metadata: meta(id) });
           continue;
         }
@@ -120,7 +141,9 @@ export function planRouteTable(tunnelUid: string, accepted: readonly AcceptedBin
 
 /** The URL a binding's status shows for a route of this endpoint, given the URL ngrok assigned. */
 export function routeUrl(endpoint: EndpointSpec, route: UpstreamRoute, assigned: string | undefined): string | undefined {
-  const base = assigned ?? (endpoint.domain ? (endpoint.proto === "tls" ? `tls://${endpoint.domain}:443` : `https://${endpoint.domain}`) : undefined);
+  const base =
+    assigned ??
+    (endpoint.remoteAddr ? `tcp://${endpoint.remoteAddr}` : endpoint.domain ? (endpoint.proto === "tls" ? `tls://${endpoint.domain}:443` : `https://${endpoint.domain}`) : undefined);
   if (!base) return undefined;
   if (endpoint.proto !== "http") return base;
   return `${base.replace(/\/$/, "")}${route.path}`;

@@ -15,7 +15,7 @@ describe("planRouteTable", () => {
     const { table, refused } = planRouteTable("uid-1", [
       binding("shop", "web", [{ name: "root", hostname: "shop.example.com" }]),
       binding("shop", "api", [{ name: "api", hostname: "shop.example.com", path: "/api", protocol: "HTTPS" }], 8443),
-    ], true);
+    ], { pooling: true, reservedAddress: null });
     expect(refused).toEqual([]);
     expect(table.endpoints).toHaveLength(1);
     const [endpoint] = table.endpoints;
@@ -28,7 +28,7 @@ describe("planRouteTable", () => {
   });
 
   it("keeps the dev domain for the oldest hostname-less route and refuses the next with a reason", () => {
-    const { table, refused } = planRouteTable("uid-1", [binding("a", "first", [{ name: "web" }]), binding("b", "second", [{ name: "web" }])], true);
+    const { table, refused } = planRouteTable("uid-1", [binding("a", "first", [{ name: "web" }]), binding("b", "second", [{ name: "web" }])], { pooling: true, reservedAddress: null });
     expect(table.endpoints.map((e) => e.id)).toEqual(["http:"]);
     expect(refused).toEqual([{ key: "b/second/web", outcome: expect.objectContaining({ ready: false, reason: "Conflict" }) }]);
     expect(refused[0]!.outcome.message).toContain("a/first/web");
@@ -39,7 +39,7 @@ describe("planRouteTable", () => {
       binding("db", "pg", [{ name: "pg", protocol: "TCP", proxyProtocol: "v2" }], 5432),
       binding("db", "named", [{ name: "x", protocol: "TCP", hostname: "db.example.com" }], 5432),
       binding("db", "tls", [{ name: "y", protocol: "TLS", hostname: "t.example.com", tls: { mode: "offload", secretRef: { name: "s" } } } as Partial<Route> & { name: string }], 443),
-    ], true);
+    ], { pooling: true, reservedAddress: null });
     expect(table.endpoints).toEqual([expect.objectContaining({ id: "tcp:db/pg/pg", proto: "tcp", pooling: false, proxyProto: "2" })]);
     expect(refused.map((r) => [r.key, r.outcome.reason])).toEqual([
       ["db/named/x", "UnsupportedField"],
@@ -47,8 +47,19 @@ describe("planRouteTable", () => {
     ]);
   });
 
+  it("binds a TCP route on its reserved address, pooled, and holds it back while the address is being reserved", () => {
+    const reserved = new Map([["db/pg/pg", "1.tcp.ngrok.io:21746"]]);
+    const { table, refused } = planRouteTable("uid-1", [
+      binding("db", "pg", [{ name: "pg", protocol: "TCP" }], 5432),
+      binding("db", "new", [{ name: "pg", protocol: "TCP" }], 5432),
+    ], { pooling: true, reservedAddress: (key) => reserved.get(key) });
+    expect(table.endpoints).toEqual([expect.objectContaining({ id: "tcp:db/pg/pg", remoteAddr: "1.tcp.ngrok.io:21746", pooling: true })]);
+    expect(routeUrl(table.endpoints[0]!, table.endpoints[0]!.routes[0]!, undefined)).toBe("tcp://1.tcp.ngrok.io:21746");
+    expect(refused).toEqual([{ key: "db/new/pg", outcome: expect.objectContaining({ ready: false, reason: "Pending" }) }]);
+  });
+
   it("puts no namespace or binding name in the metadata ngrok sees", () => {
-    const { table } = planRouteTable("uid-1", [binding("secret-team", "payroll", [{ name: "web", hostname: "pay.example.com" }])], true);
+    const { table } = planRouteTable("uid-1", [binding("secret-team", "payroll", [{ name: "web", hostname: "pay.example.com" }])], { pooling: true, reservedAddress: null });
     expect(table.endpoints[0]!.metadata).not.toMatch(/secret-team|payroll/);
   });
 });
