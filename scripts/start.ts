@@ -1,16 +1,20 @@
 // `npm start`: runs every KTube controller against the current cluster, or, with no
-// kubeconfig, against a local control plane with a fake Cloudflare account so the
-// examples can be applied and watched end to end.
+// kubeconfig, against a local control plane with fake Cloudflare and ngrok accounts so
+// the examples can be applied and watched end to end.
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
+import { FakeNgrok } from "@ktube/fake-ngrok";
 import { startWithCrds, type ControlPlane } from "@ktube/testenv";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import { homedir } from "node:os";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dirname, "..");
-const CONTROLLERS = [{ name: "cloudflare-controller", main: "apps/cloudflare-controller/src/main.ts", probe: 8081, metrics: 8080 }];
+const CONTROLLERS: Array<{ name: string; main: string; probe: number; metrics: number; args: string[] }> = [
+  { name: "cloudflare-controller", main: "apps/cloudflare-controller/src/main.ts", probe: 8081, metrics: 8080, args: [] },
+  { name: "ngrok-controller", main: "apps/ngrok-controller/src/main.ts", probe: 8083, metrics: 8082, args: [] },
+];
 const NAMESPACE = process.env.KTUBE_NAMESPACE ?? "ktube-system";
 const DEMO_ACCOUNT = "0123456789abcdef0123456789abcdef"; // the account id examples/cloudflare.yaml uses
 const say = (line: string): void => void process.stderr.write(`[ktube] ${line}\n`);
@@ -19,6 +23,7 @@ const existing = process.env.KUBECONFIG ?? join(homedir(), ".kube", "config");
 const local = !existsSync(existing);
 let controlPlane: ControlPlane | undefined;
 let fake: FakeCloudflare | undefined;
+let ngrok: FakeNgrok | undefined;
 const children: ChildProcess[] = [];
 let kubeconfig = existing;
 const env: NodeJS.ProcessEnv = { ...process.env, LOG_FORMAT: process.env.LOG_FORMAT ?? "text" };
@@ -27,6 +32,7 @@ async function stop(code = 0): Promise<never> {
   for (const child of children) child.kill("SIGTERM");
   await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)))));
   await fake?.stop();
+  await ngrok?.stop();
   await controlPlane?.stop();
   process.exit(code);
 }
@@ -47,6 +53,18 @@ if (local) {
   env.CLOUDFLARE_BASE_URL = await fake.start();
   await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: "cloudflare-api" }, stringData: { token: "demo-token" } } });
   say(`fake Cloudflare API at ${env.CLOUDFLARE_BASE_URL} (account ${DEMO_ACCOUNT}, zone example.com, token in ${NAMESPACE}/cloudflare-api)`);
+  // So is ngrok's cloud: its agent ingress and REST API. (The agents themselves need a
+  // kubelet to run as Pods; on this control plane their Tunnels wait in AgentsStarting.)
+  ngrok = new FakeNgrok();
+  const authtoken = ngrok.addAuthtoken();
+  const apiKey = ngrok.addApiKey();
+  ngrok.reserveDomain("api.ngrok.example.com");
+  await ngrok.start();
+  const ca = join(mkdtempSync(join(tmpdir(), "ktube-ngrok-")), "ca.pem");
+  writeFileSync(ca, ngrok.caPem);
+  CONTROLLERS[1]!.args.push(`--ngrok-server-addr=${ngrok.serverAddr}`, `--ngrok-ca-file=${ca}`, `--ngrok-api-url=${ngrok.apiUrl}`);
+  await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: "ngrok" }, stringData: { authtoken, apiKey } } });
+  say(`fake ngrok cloud: agent ingress ${ngrok.serverAddr}, API ${ngrok.apiUrl} (authtoken and API key in ${NAMESPACE}/ngrok)`);
 } else {
   const kc = new KubeConfig();
   kc.loadFromFile(existing);
@@ -56,7 +74,7 @@ if (local) {
 for (const c of CONTROLLERS) {
   const child = spawn(
     process.execPath,
-    [join(ROOT, c.main), `--kubeconfig=${kubeconfig}`, `--namespace=${NAMESPACE}`, "--leader-elect=false", `--health-probe-bind-address=127.0.0.1:${c.probe}`, `--metrics-bind-address=127.0.0.1:${c.metrics}`],
+    [join(ROOT, c.main), `--kubeconfig=${kubeconfig}`, `--namespace=${NAMESPACE}`, "--leader-elect=false", `--health-probe-bind-address=127.0.0.1:${c.probe}`, `--metrics-bind-address=127.0.0.1:${c.metrics}`, ...c.args],
     { env, stdio: "inherit" },
   );
   children.push(child);
@@ -71,5 +89,6 @@ console.log(`export KUBECONFIG=${kubeconfig}`);
 if (local) {
   say("try it:  kubectl create namespace platform; kubectl create namespace shop; kubectl label namespace shop ktube.dev/tunnel-access=home");
   say("         kubectl apply -f examples/cloudflare.yaml && kubectl get ktube -A");
+  say("         kubectl apply -f examples/ngrok.yaml       (the agents need a kubelet: the Tunnel waits in AgentsStarting)");
 }
 say("Ctrl-C stops everything");

@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 describe("npm start", () => {
-  it("runs the controllers on a local control plane where the Cloudflare example becomes Ready", async () => {
+  it("runs the controllers on a local control plane where the Cloudflare and ngrok providers become Ready", async () => {
     const home = mkdtempSync(join(tmpdir(), "ktube-start-home-"));
     child = spawn(process.execPath, [join(ROOT, "scripts", "start.ts")], {
       cwd: ROOT,
@@ -52,6 +52,12 @@ describe("npm start", () => {
     await eventually(async () => {
       const { stdout } = await k(["-n", "shop", "get", "tb", "shop", "-o", "jsonpath={.status.conditions[?(@.type=='ResolvedRefs')].message}"]);
       expect(stdout).toContain("Service shop/shop-web not found");
+    }, 30_000, 250);
+    // The ngrok controller runs too, against the fake ngrok cloud.
+    expect((await k(["apply", "-f", join(ROOT, "examples", "ngrok.yaml")])).code).toBe(0);
+    await eventually(async () => {
+      const { stdout } = await k(["get", "tp", "ngrok", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].reason}"]);
+      expect(stdout).toBe("CredentialsVerified");
     }, 30_000, 250);
     child.kill("SIGINT");
     const code = await new Promise((resolve) => child!.once("exit", resolve));
