@@ -83,6 +83,53 @@ describe("server-side stops", () => {
     expect(h.ingress.rpcs.find((r) => r.type === "StopTunnel")).toMatchObject({ from: "fake", request: { Id: listener.id(), Message: "stopped via API", ErrorCode: "ERR_NGROK_3200" } });
   });
 
+  // Not a fault of the fake: SDK 1.7.0 bundles ngrok-rust 0.18.0, whose reconnect loses the
+  // StopTunnel route. Only `SessionBuilder::connect` (ngrok/src/session.rs:696-697 at tag
+  // ngrok-v0.18.0) sets `incoming.session`, which the StopTunnel branch of
+  // `IncomingStreams::accept` needs (ngrok/src/internals/raw_session.rs:469-489: without it
+  // the stream is dropped unread). `try_reconnect` (session.rs:1119-1171) takes a fresh
+  // `IncomingStreams` from `connect_inner`, built with `session: None` (raw_session.rs:227-231),
+  // and `accept_incoming` (session.rs:1198) accepts from it from then on. The stopped tunnel
+  // also stays in the agent's tunnel map, so `try_reconnect` rebinds it with its old id on the
+  // next reconnect (session.rs:1133-1148); the fake accepts that rebind (whether ngrok's cloud
+  // does for a stopped tunnel is unconfirmed) and the endpoint is back online.
+  it("StopTunnel after a resumed session: the SDK drops it, join() never settles, and the next reconnect rebinds the stopped endpoint", async () => {
+    const upstream = await h.httpUpstream("web");
+    const session = await h.connect(h.builder().handleDisconnection(() => true));
+    const listener = await session.httpEndpoint().listenAndForward(`http://127.0.0.1:${upstream.port}`);
+    let settled: string | undefined;
+    listener.join().then(
+      () => (settled = "resolved"),
+      (error: Error) => (settled = `rejected: ${error.message}`),
+    );
+    const sessionId = onlySession();
+
+    h.ingress.killTransport(sessionId);
+    await eventually(rebound(listener.id()));
+    expect(await httpVia(h.ingress, hostOf(listener.url()))).toMatchObject({ status: 200, upstream: "web" });
+    const rebind = h.ingress.rpcs.find((r) => r.type === "Bind" && (r.request as { Id?: string }).Id === listener.id())!;
+
+    const [endpoint] = [...h.account.endpoints.values()];
+    h.ingress.stopEndpoint(endpoint!.id);
+    // The fake sent it right: on the resumed connection, with the tunnel id the agent rebound.
+    expect(h.ingress.rpcs.filter((r) => r.type === "StopTunnel")).toEqual([
+      expect.objectContaining({ from: "fake", connection: rebind.connection, sessionId, request: { Id: listener.id(), Message: "stopped via API", ErrorCode: "ERR_NGROK_3200" } }),
+    ]);
+    expect(h.account.endpoints.size).toBe(0);
+    expect((await httpVia(h.ingress, hostOf(listener.url()))).status).toBe(404);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(settled).toBeUndefined(); // without the earlier kill: rejected with ERR_NGROK_3200 at once
+
+    // The next reconnect brings the stopped endpoint back, same tunnel id and URL.
+    h.ingress.killTransport(sessionId);
+    await eventually(() => expect([...h.account.endpoints.values()].map((e) => [e.url, e.tunnelId])).toEqual([[listener.url(), listener.id()]]));
+    expect(await httpVia(h.ingress, hostOf(listener.url()))).toMatchObject({ status: 200, upstream: "web" });
+    expect(settled).toBeUndefined();
+
+    await listener.close(); // Unbind still works, and join() resolves
+    await eventually(() => expect(settled).toBe("resolved"));
+  });
+
   it("dashboard commands: Stop and Restart reach the agent's handlers; an agent without handlers says so", async () => {
     let stops = 0;
     let restarts = 0;

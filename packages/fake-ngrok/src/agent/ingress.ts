@@ -187,7 +187,8 @@ export class AgentIngress {
   /**
    * Stops one endpoint server-side, as ngrok's API or dashboard does: a StopTunnel with
    * ERR_NGROK_3200 reaches the agent (its `listener.join()` rejects) and the endpoint goes
-   * offline. `which` is an endpoint id (`ep_…`), a tunnel id or a URL (the first match).
+   * offline. SDK 1.7.0 ignores StopTunnel once its session has resumed after a reconnect
+   * (see the README): `join()` then never settles. `which` is an endpoint id (`ep_…`), a tunnel id or a URL (the first match).
    */
   stopEndpoint(which: string, options: StopEndpointOptions = {}): Endpoint {
     const endpoint = [...this.account.endpoints.values()].find((e) => e.id === which || e.tunnelId === which || e.url === which);
