@@ -1,6 +1,6 @@
 // The agents under faults, with the real SDK in real connector processes against the fake
-// ngrok cloud: a dropped transport, heartbeats that stop, an endpoint ngrok stops, an
-// endpoint another session holds, a plan's session limit.
+// ngrok cloud: an endpoint ngrok stops, a dropped transport (and a stop after it), heartbeats
+// that stop, an endpoint another session holds, a plan's session limit.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
 import type { KubeObject } from "@ktube/runtime";
@@ -50,12 +50,23 @@ describe("ngrok agents under faults", () => {
     await waitForKtubeCondition(h.kc, "TunnelBinding", ns, "web", "Ready", { status: "True" });
   });
 
-  it("come back on the same sessions and URL after the transport drops", async () => {
+  it("come back on new sessions at the same URL after the transport drops, and still hear ngrok stop an endpoint", async () => {
     const before = sessionsServing(`https://${host}`);
     expect(h.fake.ingress.killTransport()).toBeGreaterThanOrEqual(2);
-    // The SDK's own first retries resume the session (same id) and rebind the endpoint.
-    await eventually(() => expect(sessionsServing(`https://${host}`)).toEqual(before), 20_000);
+    // Rebuilt by the supervisor, not resumed by the SDK: a resumed session ignores StopTunnel.
+    await eventually(() => {
+      const now = sessionsServing(`https://${host}`);
+      expect(now).toHaveLength(2);
+      expect(now.some((id) => before.includes(id))).toBe(false);
+    }, 20_000);
     expect(await h.fake.httpGet(host, "/after-drop")).toEqual({ status: 200, body: "web /after-drop" });
+    const [stopped] = h.fake.account.endpointsAt(`https://${host}`);
+    h.fake.ingress.stopEndpoint(stopped!.id);
+    await eventually(() => {
+      const ids = h.fake.account.endpointsAt(`https://${host}`).map((e) => e.id);
+      expect(ids).toHaveLength(2);
+      expect(ids).not.toContain(stopped!.id);
+    }, 20_000);
   });
 
   it("rebuild a session whose heartbeats stop (the SDK never ends one for that)", async () => {

@@ -5,8 +5,11 @@
 //   that resolves late is closed;
 // - a throwing or async disconnect handler aborts the process: the handler is synchronous,
 //   wrapped, and always returns a boolean;
-// - the SDK's own reconnect backoff multiplies by 50 with no cap (50 ms, 2.5 s, 125 s, 1 h 44 m):
-//   it may try twice, then the session is given up and the caller rebuilds it on its own schedule;
+// - the SDK's own reconnect backoff multiplies by 50 with no cap (50 ms, 2.5 s, 125 s, 1 h 44 m),
+//   and a session it resumed ignores every later StopTunnel (ngrok-rust 0.18 `try_reconnect`
+//   never gives the new stream reader its session: raw_session.rs:469-489, session.rs:696,
+//   1119-1171), so an endpoint ngrok stops would stay down unnoticed: by default the SDK may
+//   not reconnect at all, and the caller rebuilds the session on its own capped schedule;
 // - error codes live only in messages: parsed into NgrokError.
 import type { Listener, Session } from "@ngrok/ngrok";
 import { fromSdkError, NgrokError } from "./errors.ts";
@@ -24,7 +27,7 @@ export interface AgentOptions {
   /** Seconds between heartbeats (SDK default 10) and how long a missing answer is tolerated (15). */
   heartbeatIntervalS?: number;
   heartbeatToleranceS?: number;
-  /** Reconnects the SDK may try by itself per outage before the session is given up. */
+  /** Reconnects the SDK may try by itself per outage before the session is given up (default 0: see above). */
   sdkReconnects?: number;
   /** Heartbeats missed in a row before a session is declared dead (the SDK never ends one for that). */
   maxMissedHeartbeats?: number;
@@ -111,7 +114,7 @@ export async function connectAgent(options: AgentOptions): Promise<AgentSession>
       try {
         attempts++;
         if (dead) return false;
-        if (attempts > (options.sdkReconnects ?? 2)) {
+        if (attempts > (options.sdkReconnects ?? 0)) {
           setImmediate(() => die(new NgrokError("transport", `the connection to ngrok was lost (${error})`)));
           return false;
         }
