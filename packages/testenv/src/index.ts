@@ -5,3 +5,4 @@ export { createTestNamespace, deleteTestNamespace, eventually, kubectl, testKube
 export { freePort, sleep } from "./process.ts";
 export { ktubeStatus, conditionOf, waitForKtubeCondition, TestProcess, type KtubeKind, type KtubeStatus, type ObjectCondition } from "./ktube-objects.ts";
 export { kubeConfigAs } from "./service-account.ts";
+export { LocalKubelet, type LocalKubeletOptions, type LocalPod } from "./local-kubelet.ts";

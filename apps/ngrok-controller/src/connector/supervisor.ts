@@ -89,11 +89,13 @@ export class AgentSupervisor {
 
   private async open(): Promise<void> {
     this.setSession({ state: "connecting" });
-    let session: AgentSession;
+    let session: AgentSession | undefined;
+    let diedEarly: NgrokError | undefined;
     try {
       session = await this.options.connect({
         ...this.options.agent,
-        onDead: (error) => this.lost(session, error),
+        // A session can die before connect() has handed it over (a stop command at once).
+        onDead: (error) => (session ? this.lost(session, error) : (diedEarly = error)),
         onReconnecting: (attempt) => this.options.log("warn", "the connection to ngrok dropped; the agent is reconnecting", { attempt }),
       });
     } catch (error) {
@@ -106,6 +108,7 @@ export class AgentSupervisor {
     }
     if (this.stopped) return void session.close().catch(() => undefined);
     this.session = session;
+    if (diedEarly) return this.lost(session, diedEarly);
     this.sessionFailures = 0;
     this.setSession({ state: "online" });
     this.options.log("info", "ngrok session online");
@@ -113,11 +116,11 @@ export class AgentSupervisor {
   }
 
   /** The session died: every endpoint is offline until a new session has bound it again. */
-  private lost(session: AgentSession | undefined, error: NgrokError): void {
-    if (this.stopped || (session && this.session !== session)) return;
+  private lost(session: AgentSession, error: NgrokError): void {
+    if (this.stopped || this.session !== session) return;
     this.options.log("warn", "the ngrok session was lost", { reason: error.reason, error: error.message });
     this.session = undefined;
-    void session?.close().catch(() => undefined);
+    void session.close().catch(() => undefined);
     for (const b of this.bound.values()) {
       clearTimeout(b.retry);
       b.retry = undefined;

@@ -1,0 +1,145 @@
+// A stand-in for the ReplicaSet controller and the kubelet, for control planes without
+// nodes (testenv, `npm start`): it makes the Pods of a Deployment and runs each one's first
+// container as a local process, the way a node would run it, as far as that can be done
+// without containers: the Pod's name and namespace from the downward API, the container's
+// env, its Secret and ConfigMap volumes written to files (env values under a mount path are
+// pointed at them), and a token of the Pod's own ServiceAccount, so the process has exactly
+// the rights its RBAC grants. A Pod that is deleted gets SIGTERM, as on a node.
+import type { KubeConfig, V1Container, V1Deployment, V1Pod, V1Volume } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TestProcess } from "./ktube-objects.ts";
+import { kubeConfigAs } from "./service-account.ts";
+
+export interface LocalPod {
+  name: string;
+  process: TestProcess;
+}
+
+export interface LocalKubeletOptions {
+  /** The program an image runs: `[executable, ...args before the container's args]`. */
+  command(image: string): string[];
+  /** Extra environment for every process (e.g. where a Service is reached from outside the cluster). */
+  env?: Record<string, string>;
+}
+
+export class LocalKubelet {
+  private readonly kc: KubeConfig;
+  private readonly options: LocalKubeletOptions;
+  private readonly dir = mkdtempSync(join(tmpdir(), "ktube-kubelet-"));
+  private readonly running = new Map<string, LocalPod & { namespace: string }>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(kc: KubeConfig, options: LocalKubeletOptions) {
+    this.kc = kc;
+    this.options = options;
+    // Deleted Pods stop, as a node would stop them.
+    this.timer = setInterval(() => void this.reap(), 500);
+    this.timer.unref();
+  }
+
+  /** Makes `replicas` Pods of the Deployment (as its ReplicaSet would) and runs them. */
+  async runDeployment(namespace: string, name: string, extraEnv: Record<string, string> = {}): Promise<LocalPod[]> {
+    const deployment = await this.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace, name });
+    const pods: LocalPod[] = [];
+    for (let i = 0; i < (deployment.spec?.replicas ?? 1); i++) pods.push(await this.runPod(await this.createPod(deployment), extraEnv));
+    return pods;
+  }
+
+  /** One more Pod of the Deployment (a replacement), made and run. */
+  async addPod(namespace: string, name: string, extraEnv: Record<string, string> = {}): Promise<LocalPod> {
+    const deployment = await this.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace, name });
+    return this.runPod(await this.createPod(deployment), extraEnv);
+  }
+
+  pods(): LocalPod[] {
+    return [...this.running.values()];
+  }
+
+  /** Stops every process (SIGTERM) and removes the files it was given. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.all([...this.running.values()].map((p) => p.process.stop()));
+    this.running.clear();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async createPod(deployment: V1Deployment): Promise<V1Pod> {
+    const template = deployment.spec!.template;
+    return this.kc.makeApiClient(CoreV1Api).createNamespacedPod({
+      namespace: deployment.metadata!.namespace!,
+      body: {
+        metadata: {
+          generateName: `${deployment.metadata!.name}-`,
+          labels: template.metadata?.labels ?? {},
+          ownerReferences: [{ apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata!.name!, uid: deployment.metadata!.uid!, controller: true }],
+        },
+        spec: template.spec!,
+      },
+    });
+  }
+
+  private async runPod(pod: V1Pod, extraEnv: Record<string, string>): Promise<LocalPod> {
+    const namespace = pod.metadata!.namespace!;
+    const name = pod.metadata!.name!;
+    const container = pod.spec!.containers[0]!;
+    const root = join(this.dir, name);
+    mkdirSync(root, { recursive: true });
+    const mounts = await this.mountVolumes(namespace, pod.spec!.volumes ?? [], container, root);
+    const env: Record<string, string> = {};
+    for (const e of container.env ?? []) {
+      const field = e.valueFrom?.fieldRef?.fieldPath;
+      const value = e.value ?? (field === "metadata.name" ? name : field === "metadata.namespace" ? namespace : undefined);
+      if (value === undefined) continue;
+      // A path inside a mounted volume points at the file written for it.
+      const mount = mounts.find(([mountPath]) => value === mountPath || value.startsWith(`${mountPath}/`));
+      env[e.name] = mount ? `${mount[1]}${value.slice(mount[0].length)}` : value;
+    }
+    const identity = await kubeConfigAs(this.kc, namespace, pod.spec!.serviceAccountName ?? "default");
+    writeFileSync(join(root, "kubeconfig"), identity.exportConfig());
+    const [executable, ...prefix] = this.options.command(container.image ?? "");
+    const child = spawn(executable!, [...prefix, ...(container.args ?? [])], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { PATH: process.env.PATH, ...env, ...this.options.env, ...extraEnv, KUBECONFIG: join(root, "kubeconfig") },
+    });
+    const local = { name, namespace, process: new TestProcess(child) };
+    this.running.set(`${namespace}/${name}`, local);
+    return local;
+  }
+
+  /** Secret and ConfigMap volumes as files; returns [mountPath, local directory] pairs. */
+  private async mountVolumes(namespace: string, volumes: V1Volume[], container: V1Container, root: string): Promise<Array<[string, string]>> {
+    const core = this.kc.makeApiClient(CoreV1Api);
+    const mounts: Array<[string, string]> = [];
+    for (const mount of container.volumeMounts ?? []) {
+      const volume = volumes.find((v) => v.name === mount.name);
+      const dir = join(root, "volumes", mount.name);
+      mkdirSync(dir, { recursive: true });
+      if (volume?.secret) {
+        const secret = await core.readNamespacedSecret({ namespace, name: volume.secret.secretName! });
+        for (const [key, value] of Object.entries(secret.data ?? {})) writeFileSync(join(dir, key), Buffer.from(value, "base64"), { mode: 0o600 });
+      } else if (volume?.configMap) {
+        const cm = await core.readNamespacedConfigMap({ namespace, name: volume.configMap.name! });
+        const items = volume.configMap.items ?? Object.keys(cm.data ?? {}).map((key) => ({ key, path: key }));
+        for (const item of items) if (cm.data?.[item.key] !== undefined) writeFileSync(join(dir, item.path), cm.data[item.key]!);
+      }
+      mounts.push([mount.mountPath.replace(/\/$/, ""), dir]);
+    }
+    return mounts;
+  }
+
+  private async reap(): Promise<void> {
+    const core = this.kc.makeApiClient(CoreV1Api);
+    for (const [key, pod] of this.running) {
+      if (!pod.process.running) continue;
+      const live = await core.readNamespacedPod({ namespace: pod.namespace, name: pod.name }).catch((e: { code?: number }) => (e.code === 404 ? undefined : null));
+      if (live === undefined || live?.metadata?.deletionTimestamp) {
+        this.running.delete(key);
+        void pod.process.stop();
+      }
+    }
+  }
+}
