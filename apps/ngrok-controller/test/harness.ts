@@ -9,7 +9,11 @@ import { Core } from "@ktube/api";
 import { FakeNgrok } from "@ktube/fake-ngrok";
 import { registerProviderControllers, type ProviderKit } from "@ktube/provider-kit";
 import { createLogger, KubeClient, Manager, type KubeObject } from "@ktube/runtime";
-import { createTestNamespace, deleteTestNamespace, eventually, LocalKubelet, testKubeConfig, type TestProcess } from "@ktube/testenv";
+import { createTestNamespace, deleteTestNamespace, eventually, LocalKubelet, testKubeConfig, TestProcess } from "@ktube/testenv";
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -29,7 +33,11 @@ export interface Harness {
   providerLabels: Record<string, string>;
   kit?: ProviderKit<NgrokSession>;
   startController(options?: Partial<NgrokPluginOptions>): Promise<Manager>;
+  /** Runs the real program (src/main.ts) as a child process, as a cluster would (for crash tests). */
+  startProcess(extraArgs?: string[]): TestProcess;
   stopController(): Promise<void>;
+  /** Stops the in-process controller and every controller process. */
+  stopControllers(): Promise<void>;
   /** Makes the Pods of the tunnel's agent Deployment and runs them as local processes (a LocalKubelet). */
   runAgents(namespace: string, tunnel: string, options?: AgentOptions): Promise<Agent[]>;
   /** One more agent Pod (a replacement), made and run. */
@@ -72,6 +80,9 @@ export async function createHarness(): Promise<Harness> {
     ...(options.upstreams ? { [CONNECTOR_ENV.upstreamOverrides]: JSON.stringify(options.upstreams) } : {}),
     ...(options.heartbeatS ? { [CONNECTOR_ENV.heartbeatS]: String(options.heartbeatS) } : {}),
   });
+  const processes: TestProcess[] = [];
+  const caFile = join(mkdtempSync(join(tmpdir(), "ktube-ngrok-ca-")), "ca.pem");
+  writeFileSync(caFile, fake.caPem);
   const deploymentOf = (tunnel: string): string => agentName({ metadata: { name: tunnel } } as never);
 
   const h: Harness = {
@@ -99,6 +110,31 @@ export async function createHarness(): Promise<Harness> {
       await manager.start();
       return manager;
     },
+    startProcess(extraArgs = []) {
+      const args = [
+        "--disable-warning=ExperimentalWarning",
+        MAIN,
+        `--kubeconfig=${process.env.KUBECONFIG}`,
+        `--namespace=${controllerNs}`,
+        `--provider-selector=ktube.dev/test-harness=${id}`,
+        "--leader-elect=false",
+        "--health-probe-bind-address=127.0.0.1:0",
+        "--metrics-bind-address=127.0.0.1:0",
+        "--connector-image=ktube/ngrok-controller:test",
+        `--ngrok-server-addr=${fake.serverAddr}`,
+        `--ngrok-ca-file=${caFile}`,
+        `--ngrok-api-url=${fake.apiUrl}`,
+        ...extraArgs,
+      ];
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: process.env.KTUBE_TEST_LOG ?? "info" } });
+      const started = new TestProcess(child);
+      processes.push(started);
+      return started;
+    },
+    async stopControllers() {
+      await Promise.all(processes.map((p) => p.stop()));
+      await h.stopController();
+    },
     async stopController() {
       await manager?.stop();
       manager = undefined;
@@ -117,6 +153,7 @@ export async function createHarness(): Promise<Harness> {
       return ns;
     },
     async close() {
+      await Promise.all(processes.map((p) => p.stop()));
       await kubelet.close();
       await h.stopController();
       await fake.stop();

@@ -107,6 +107,14 @@ describe("ngrok controller", () => {
     expect(h.fake.account.endpointsAt(`https://${host}`)).toHaveLength(2);
   });
 
+  it("refuses a second binding's claim on a hostname and path another binding holds, naming it", async () => {
+    await h.client.create(TunnelBindingResource, binding(ns, "late", "home", [{ name: "api", hostname: host, path: "/api", service: { name: "web", port: 80 } }]) as KubeObject);
+    const s = await waitForKtubeCondition(h.kc, "TunnelBinding", ns, "late", "Accepted", { status: "False", reason: "Conflict" });
+    expect(s.conditions!.find((c) => c.type === "Accepted")!.message).toContain(`${ns}/shop`);
+    // The holder keeps serving its path.
+    expect(await h.fake.httpGet(host, "/api/still")).toEqual({ status: 200, body: "api /api/still" });
+  });
+
   it("gives a hostname-less route the account's dev domain", async () => {
     await h.client.create(TunnelBindingResource, binding(ns, "dev", "home", [{ name: "web", service: { name: "web", port: 80 } }]) as KubeObject);
     const url = await routeUrl("dev", "web");

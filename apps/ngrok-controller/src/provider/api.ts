@@ -1,6 +1,7 @@
 // ngrok's REST API (api.ngrok.com), the calls the controller makes with an API key. Plain
 // fetch against the published OpenAPI document: the official `@ngrok/ngrok-api` client
 // (0.11) is dated (node-fetch 2, wretch 1) and adds nothing over a typed fetch here.
+import { createHash } from "node:crypto";
 import type { ConditionInput } from "@ktube/api";
 import { ProviderRateLimited } from "@ktube/provider-kit";
 import { describeCode, NgrokError } from "./errors.ts";
@@ -9,7 +10,17 @@ export interface ApiOptions {
   /** Default https://api.ngrok.com. */
   baseUrl?: string;
   timeoutMs?: number;
+  /** How long to leave the API alone after a 429 (ngrok's window is a rolling minute and it sends no Retry-After). */
+  rateLimitedWaitMs?: number;
 }
+
+/**
+ * After a 429 the whole key waits, not only the call that got it: ngrok counts requests per
+ * account over a rolling minute, so any call before the wait is over would be refused too
+ * (and count). Keyed by a hash of the API key, never the key.
+ */
+const blockedUntil = new Map<string, number>();
+const keyId = (apiKey: string): string => createHash("sha256").update(apiKey).digest("hex").slice(0, 16);
 
 interface ErrorBody {
   error_code?: string;
@@ -20,6 +31,9 @@ interface ErrorBody {
 /** One API call; ngrok's error envelope becomes an NgrokError with its code. */
 export async function apiRequest<T>(apiKey: string, method: string, path: string, options: ApiOptions = {}, body?: unknown): Promise<T> {
   const url = `${options.baseUrl ?? "https://api.ngrok.com"}${path}`;
+  const id = keyId(apiKey);
+  const wait = (blockedUntil.get(id) ?? 0) - Date.now();
+  if (wait > 0) throw new ProviderRateLimited(`waiting out ngrok's API rate limit (${Math.ceil(wait / 1000)} s left)`, wait);
   let response: Response;
   try {
     response = await fetch(url, {
@@ -34,7 +48,11 @@ export async function apiRequest<T>(apiKey: string, method: string, path: string
   if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T;
   const envelope = (await response.json().catch(() => ({}))) as ErrorBody;
   // 120 requests per rolling minute per account, and no Retry-After: wait out the window.
-  if (response.status === 429) throw new ProviderRateLimited(`ngrok's API rate limit: ${envelope.msg ?? "429"}`, 60_000);
+  if (response.status === 429) {
+    const waitMs = options.rateLimitedWaitMs ?? 60_000;
+    blockedUntil.set(id, Date.now() + waitMs);
+    throw new ProviderRateLimited(`ngrok's API rate limit: ${envelope.msg ?? "429"}`, waitMs);
+  }
   throw new NgrokError("bind", `${envelope.msg ?? response.statusText} (HTTP ${response.status})`, envelope.error_code);
 }
 
