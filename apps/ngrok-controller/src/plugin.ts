@@ -4,7 +4,15 @@
 import { createHash } from "node:crypto";
 import { Core, type ConditionInput, type RouteReservation, type SecretKeyRef } from "@ktube/api";
 import {
+  CONNECTOR_OWNED_KINDS,
+  connectorRole,
+  connectorRoleBinding,
+  connectorServiceAccount,
+  ConnectorPods,
   ProviderError,
+  ROUTE_TABLE_KEY,
+  routeTableConfigMap,
+  statusConfigMap,
   type BindingContext,
   type ProviderKit,
   type ProviderPlugin,
@@ -15,22 +23,11 @@ import {
 } from "@ktube/provider-kit";
 import type { ProviderCapabilities } from "@ktube/routing";
 import type { KubeObject } from "@ktube/runtime";
-import {
-  agentName,
-  authtokenSecret,
-  deployment,
-  disruptionBudget,
-  role,
-  roleBinding,
-  routeTableConfigMap,
-  serviceAccount,
-  statusConfigMap,
-  statusName,
-} from "./manifests/connector.ts";
+import { agentNames, authtokenSecret, CA_KEY, deployment, disruptionBudget } from "./manifests/connector.ts";
 import { connectAgent, type AgentOptions, type AgentSession } from "./provider/agent.ts";
 import { parseReport, type AgentReport } from "./provider/agent-report.ts";
 import { NgrokError } from "./provider/errors.ts";
-import { planRouteTable, ROUTE_TABLE_KEY, routeKey, routeUrl, shortHash, type RouteTable } from "./provider/route-table.ts";
+import { planRouteTable, routeKey, routeUrl, shortHash, type RouteTable } from "./provider/route-table.ts";
 import { ensureTcpAddress, releaseTcpAddresses, routeMark, type ReclaimPolicy } from "./provider/reservations.ts";
 import { tableHash } from "./connector/supervisor.ts";
 import { verifyApiKey, type ApiOptions } from "./provider/api.ts";
@@ -64,7 +61,6 @@ export interface NgrokPluginOptions {
 }
 
 const REVERIFY_MS = 60 * 60_000;
-const AGENT_LABEL_SELECTOR = "app.kubernetes.io/name=ngrok-agent";
 
 type ConfigMap = KubeObject & { data?: Record<string, string> };
 
@@ -75,14 +71,7 @@ export function ngrokPlugin(options: NgrokPluginOptions): ProviderPlugin<NgrokSe
   /** Reserved addresses by route key, as soon as they exist (status catches up later). */
   const reservations = new Map<string, RouteReservation>();
 
-  /** Agent pods that exist and are not going away: only their reports count. */
-  const livePods = (namespace: string, tunnel: string): Set<string> =>
-    new Set(
-      kit!.manager.cache
-        .list(Core.Pod, { namespace }, { labelSelector: AGENT_LABEL_SELECTOR })
-        .filter((p) => p.metadata?.labels?.["ktube.dev/tunnel"] === tunnel && !p.metadata?.deletionTimestamp)
-        .map((p) => p.metadata!.name!),
-    );
+  let pods: ConnectorPods | undefined;
 
   return {
     type: "ngrok",
@@ -90,12 +79,8 @@ export function ngrokPlugin(options: NgrokPluginOptions): ProviderPlugin<NgrokSe
     setup(k) {
       kit = k;
       // A replica's pod going away moves its unpooled endpoints elsewhere and drops its report.
-      const pods = k.manager.cache.informer(Core.Pod, { labelSelector: AGENT_LABEL_SELECTOR });
-      const wake = (pod: KubeObject): void => {
-        const tunnel = pod.metadata?.labels?.["ktube.dev/tunnel"];
-        if (tunnel) k.controllers.tunnel?.enqueue(`${pod.metadata!.namespace}/${tunnel}`);
-      };
-      pods.addHandler({ add: wake, delete: wake, update: (old, pod) => Boolean(old.metadata?.deletionTimestamp) !== Boolean(pod.metadata?.deletionTimestamp) && wake(pod) });
+      pods = new ConnectorPods(k, "ngrok-agent");
+      pods.register();
     },
     capabilities: () => NGROK_CAPABILITIES,
     credentialRefs(provider): Record<string, SecretKeyRef> {
@@ -119,17 +104,17 @@ export function ngrokPlugin(options: NgrokPluginOptions): ProviderPlugin<NgrokSe
       };
     },
     tunnel: {
-      owns: [Core.Deployment, Core.PodDisruptionBudget, Core.ConfigMap, Core.ServiceAccount, Core.Role, Core.RoleBinding],
+      owns: CONNECTOR_OWNED_KINDS,
       async reconcile(ctx) {
         const reservedAddress = ctx.session.apiKey
           ? (key: string) => reservations.get(key)?.address ?? recordedReservation(ctx, key)?.address
           : null;
-        return reconcileAgents(ctx, options, livePods(ctx.tunnel.metadata.namespace!, ctx.tunnel.metadata.name!), reservedAddress);
+        return reconcileAgents(ctx, options, pods!, reservedAddress);
       },
       async cleanup(ctx) {
         // Endpoints are ephemeral: they end with the agents. Deleting the Deployment now
         // takes them offline at once instead of when the garbage collector gets to it.
-        await ctx.objects.delete(Core.Deployment, agentName(ctx.tunnel));
+        await ctx.objects.delete(Core.Deployment, agentNames(ctx.tunnel).name);
       },
     },
     binding: {
@@ -225,20 +210,18 @@ async function verifyAuthtoken(connect: (o: AgentOptions) => Promise<AgentSessio
 }
 
 /** The agents' objects, the route table, and what the agents report, as the tunnel's outcome. */
-async function reconcileAgents(ctx: TunnelContext<NgrokSession>, options: NgrokPluginOptions, live: Set<string>, reservedAddress: ((key: string) => string | undefined) | null) {
+async function reconcileAgents(ctx: TunnelContext<NgrokSession>, options: NgrokPluginOptions, pods: ConnectorPods, reservedAddress: ((key: string) => string | undefined) | null) {
   const { tunnel, objects, session } = ctx;
   const pooling = tunnel.spec.ngrok?.poolingEnabled ?? true;
   const { table, refused } = planRouteTable(tunnel.metadata.uid!, ctx.accepted, { pooling, reservedAddress });
 
-  const statusMap = objects.get<ConfigMap>(Core.ConfigMap, statusName(tunnel));
-  const reports = new Map<string, AgentReport>();
-  for (const [pod, text] of Object.entries(statusMap?.data ?? {})) {
-    const report = parseReport(text);
-    if (report && live.has(pod)) reports.set(pod, report);
-  }
+  const names = agentNames(tunnel);
+  const statusMap = objects.get<ConfigMap>(Core.ConfigMap, names.statusName);
+  const live = pods.live(names);
+  const reports = pods.reports(names, statusMap, parseReport);
 
   // Unpooled endpoints: one replica each; a replica keeps what it serves while it lives.
-  const previous = readTable(objects.get<ConfigMap>(Core.ConfigMap, agentName(tunnel)));
+  const previous = readTable(objects.get<ConfigMap>(Core.ConfigMap, names.name));
   const online = [...reports].filter(([, r]) => r.session.state === "online").map(([pod]) => pod).sort();
   for (const endpoint of table.endpoints) {
     if (endpoint.pooling) continue;
@@ -247,12 +230,12 @@ async function reconcileAgents(ctx: TunnelContext<NgrokSession>, options: NgrokP
     if (servedBy) endpoint.servedBy = servedBy;
   }
 
-  await objects.ensure(Core.ServiceAccount, serviceAccount(tunnel));
-  await objects.ensure(Core.Role, role(tunnel));
-  await objects.ensure(Core.RoleBinding, roleBinding(tunnel));
-  if (!statusMap) await objects.ensure(Core.ConfigMap, statusConfigMap(tunnel));
-  await objects.ensure(Core.ConfigMap, routeTableConfigMap(tunnel, JSON.stringify(table), options.caPem));
-  const current = objects.get(Core.Deployment, agentName(tunnel)) as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } } | undefined;
+  await objects.ensure(Core.ServiceAccount, connectorServiceAccount(names));
+  await objects.ensure(Core.Role, connectorRole(names));
+  await objects.ensure(Core.RoleBinding, connectorRoleBinding(names));
+  if (!statusMap) await objects.ensure(Core.ConfigMap, statusConfigMap(names));
+  await objects.ensure(Core.ConfigMap, routeTableConfigMap(names, JSON.stringify(table), options.caPem ? { [CA_KEY]: options.caPem } : {}));
+  const current = objects.get(Core.Deployment, names.name) as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } } | undefined;
   // Secrets are written, never read: written when the agents do not run this token yet.
   if (current?.spec?.template?.metadata?.annotations?.["ktube.dev/credential-hash"] !== session.fingerprint) {
     await objects.ensure(Core.Secret, authtokenSecret(tunnel, session.authtoken));
@@ -263,7 +246,7 @@ async function reconcileAgents(ctx: TunnelContext<NgrokSession>, options: NgrokP
   );
   const pdb = disruptionBudget(tunnel);
   if (pdb) await objects.ensure(Core.PodDisruptionBudget, pdb);
-  else await objects.delete(Core.PodDisruptionBudget, agentName(tunnel));
+  else await objects.delete(Core.PodDisruptionBudget, names.name);
 
   return { conditions: [readyCondition(reports), agentsCondition(reports)], routes: routeOutcomes(table, tableHash(table), reports, refused) };
 }

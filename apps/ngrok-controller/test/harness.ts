@@ -18,7 +18,8 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { agentName, CONNECTOR_ENV, MANAGED_BY } from "../src/manifests/connector.ts";
+import { CONNECTOR_ENV } from "@ktube/provider-kit";
+import { AGENT_ENV, agentNames, MANAGED_BY } from "../src/manifests/connector.ts";
 import { ngrokPlugin, type NgrokPluginOptions, type NgrokSession } from "../src/plugin.ts";
 
 export interface Harness {
@@ -78,12 +79,12 @@ export async function createHarness(): Promise<Harness> {
     LOG_LEVEL: process.env.KTUBE_TEST_LOG ?? "info",
     [CONNECTOR_ENV.probeAddress]: "127.0.0.1:0",
     ...(options.upstreams ? { [CONNECTOR_ENV.upstreamOverrides]: JSON.stringify(options.upstreams) } : {}),
-    ...(options.heartbeatS ? { [CONNECTOR_ENV.heartbeatS]: String(options.heartbeatS) } : {}),
+    ...(options.heartbeatS ? { [AGENT_ENV.heartbeatS]: String(options.heartbeatS) } : {}),
   });
   const processes: TestProcess[] = [];
   const caFile = join(mkdtempSync(join(tmpdir(), "ktube-ngrok-ca-")), "ca.pem");
   writeFileSync(caFile, fake.caPem);
-  const deploymentOf = (tunnel: string): string => agentName({ metadata: { name: tunnel } } as never);
+  const deploymentOf = (tunnel: string): string => agentNames({ metadata: { name: tunnel } } as never).name;
 
   const h: Harness = {
     kc,

@@ -10,3 +10,5 @@ export * from "./kit.ts";
 export * from "./flags.ts";
 export * from "./register.ts";
 export * from "./main.ts";
+export * from "./connector-objects.ts";
+export * from "./connector-runtime.ts";

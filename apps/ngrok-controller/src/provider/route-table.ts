@@ -41,8 +41,6 @@ export interface RouteTable {
   endpoints: EndpointSpec[];
 }
 
-export const ROUTE_TABLE_KEY = "routes.json";
-
 /** A route that the table could not take, and why (its binding reads this). */
 export interface Refusal {
   key: string;
