@@ -69,7 +69,7 @@ export function ngrokPlugin(options: NgrokPluginOptions): ProviderPlugin<NgrokSe
   const connect = options.connect ?? connectAgent;
   const api = options.api ?? {};
   /** Reserved addresses by route key, as soon as they exist (status catches up later). */
-  const reservations = new Map<string, RouteReservation>();
+  const reservations = new Map<string, { reservation: RouteReservation; generation: number }>();
 
   let pods: ConnectorPods | undefined;
 
@@ -107,7 +107,7 @@ export function ngrokPlugin(options: NgrokPluginOptions): ProviderPlugin<NgrokSe
       owns: CONNECTOR_OWNED_KINDS,
       async reconcile(ctx) {
         const reservedAddress = ctx.session.apiKey
-          ? (key: string) => reservations.get(key)?.address ?? recordedReservation(ctx, key)?.address
+          ? (key: string) => reservations.get(key)?.reservation.address ?? recordedReservation(ctx, key)?.address
           : null;
         return reconcileAgents(ctx, options, pods!, reservedAddress);
       },
@@ -142,7 +142,7 @@ function recordedReservation(ctx: TunnelContext<NgrokSession>, key: string): Rou
 async function reserveTcpRoutes(
   ctx: BindingContext<NgrokSession>,
   api: NgrokPluginOptions["api"] & object,
-  memory: Map<string, RouteReservation>,
+  memory: Map<string, { reservation: RouteReservation; generation: number }>,
   wakeTunnel: (key: string) => void,
 ): Promise<RouteOutcomes> {
   const outcomes: RouteOutcomes = new Map();
@@ -161,17 +161,18 @@ async function reserveTcpRoutes(
     const keep = new Set(tcp.map((r) => shortHash(routeKey(binding.metadata.namespace!, binding.metadata.name!, r.name))));
     await releaseReservations(ctx, api, keep);
   }
-  // The binding changed since status was written: check recorded ids still exist.
-  const verify = binding.status?.observedGeneration !== binding.metadata.generation;
+  const generation = binding.metadata.generation ?? 0;
   for (const r of tcp) {
     const key = routeKey(binding.metadata.namespace!, binding.metadata.name!, r.name);
     const mark = routeMark(provider.metadata.uid!, binding.metadata.uid!, key, reclaim);
-    const known = memory.get(key) ?? recorded.get(r.name);
-    const reservation = await ensureTcpAddress(session.apiKey, api, mark, known, { verify: verify || !known, ...(provider.spec.ngrok?.region ? { region: provider.spec.ngrok.region } : {}) });
-    if (memory.get(key)?.address !== reservation.address) {
-      memory.set(key, reservation);
-      wakeTunnel(`${tunnel.metadata.namespace}/${tunnel.metadata.name}`);
-    }
+    // Made or checked by this process for this generation of the binding: trusted as is.
+    // Otherwise (a restart, a changed binding) a recorded id is checked once (120 calls a minute).
+    const seen = memory.get(key);
+    const known = seen?.reservation ?? recorded.get(r.name);
+    const verify = !seen || seen.generation !== generation;
+    const reservation = await ensureTcpAddress(session.apiKey, api, mark, known, { verify, ...(provider.spec.ngrok?.region ? { region: provider.spec.ngrok.region } : {}) });
+    if (seen?.reservation.address !== reservation.address) wakeTunnel(`${tunnel.metadata.namespace}/${tunnel.metadata.name}`);
+    memory.set(key, { reservation, generation });
     outcomes.set(r.name, { ready: true, reservation, url: `tcp://${reservation.address}` });
   }
   return outcomes;

@@ -82,7 +82,8 @@ export function deployment(tunnel: Tunnel, options: DeploymentOptions): KubeObje
               ports: [{ name: "probes", containerPort: CONNECTOR_PROBE_PORT }],
               readinessProbe: { httpGet: { path: "/ready", port: CONNECTOR_PROBE_PORT }, periodSeconds: 5, failureThreshold: 2 },
               livenessProbe: { httpGet: { path: "/healthz", port: CONNECTOR_PROBE_PORT }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
-              resources: { requests: { cpu: "20m", memory: "96Mi" }, limits: { memory: "256Mi" } },
+              // Measured (bench/ngrok): about 165 MiB settled and 200 MiB at peak with 200 endpoints, mostly Node, the SDK and the client.
+              resources: { requests: { cpu: "20m", memory: "192Mi" }, limits: { memory: "384Mi" } },
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
             },
           ],

@@ -12,6 +12,8 @@ export interface ApiOptions {
   timeoutMs?: number;
   /** How long to leave the API alone after a 429 (ngrok's window is a rolling minute and it sends no Retry-After). */
   rateLimitedWaitMs?: number;
+  /** Calls per rolling minute this controller allows itself per key (ngrok allows 120 per account; default 100, leaving room for people and other tools). */
+  callsPerMinute?: number;
 }
 
 /**
@@ -20,6 +22,9 @@ export interface ApiOptions {
  * (and count). Keyed by a hash of the API key, never the key.
  */
 const blockedUntil = new Map<string, number>();
+/** Start times of this process's calls in the last minute, per key: calls are paced under the budget instead of meeting 429s. */
+const recentCalls = new Map<string, number[]>();
+const WINDOW_MS = 60_000;
 const keyId = (apiKey: string): string => createHash("sha256").update(apiKey).digest("hex").slice(0, 16);
 
 interface ErrorBody {
@@ -34,6 +39,14 @@ export async function apiRequest<T>(apiKey: string, method: string, path: string
   const id = keyId(apiKey);
   const wait = (blockedUntil.get(id) ?? 0) - Date.now();
   if (wait > 0) throw new ProviderRateLimited(`waiting out ngrok's API rate limit (${Math.ceil(wait / 1000)} s left)`, wait);
+  const now = Date.now();
+  const calls = (recentCalls.get(id) ?? []).filter((t) => now - t < WINDOW_MS);
+  if (calls.length >= (options.callsPerMinute ?? 100)) {
+    recentCalls.set(id, calls);
+    throw new ProviderRateLimited("pacing calls to ngrok's API under its rate limit", calls[0]! + WINDOW_MS - now + 50);
+  }
+  calls.push(now);
+  recentCalls.set(id, calls);
   let response: Response;
   try {
     response = await fetch(url, {

@@ -48,8 +48,34 @@ function parseMark(metadata: string): ReservationMark | undefined {
   }
 }
 
+type Marked = ReservedAddr & { mark: ReservationMark };
+
+/**
+ * One listing serves every reconcile of a burst: concurrent callers share it, and it stays
+ * current for a few seconds with the reservations this process makes and releases. (One
+ * listing per new route spent 40 of a 120-a-minute budget on 40 TCP routes.)
+ */
+const LISTING_TTL_MS = 5_000;
+const listings = new Map<string, { at: number; addrs: Promise<Marked[]> }>();
+const listingKey = (apiKey: string, provider: string): string => `${shortHash(apiKey)}/${provider}`;
+
+function sharedListing(apiKey: string, provider: string, api: ApiOptions): Promise<Marked[]> {
+  const key = listingKey(apiKey, provider);
+  const cached = listings.get(key);
+  if (cached && Date.now() - cached.at < LISTING_TTL_MS) return cached.addrs;
+  const addrs = listMarkedAddrs(apiKey, provider, api);
+  listings.set(key, { at: Date.now(), addrs });
+  addrs.catch(() => listings.delete(key));
+  return addrs;
+}
+
+async function remember(apiKey: string, provider: string, change: (addrs: Marked[]) => Marked[]): Promise<void> {
+  const cached = listings.get(listingKey(apiKey, provider));
+  if (cached) cached.addrs = cached.addrs.then(change, () => []);
+}
+
 /** The account's reserved addresses that carry this provider's mark (every page). */
-export async function listMarkedAddrs(apiKey: string, provider: string, api: ApiOptions): Promise<Array<ReservedAddr & { mark: ReservationMark }>> {
+export async function listMarkedAddrs(apiKey: string, provider: string, api: ApiOptions): Promise<Marked[]> {
   const found: Array<ReservedAddr & { mark: ReservationMark }> = [];
   let path: string | undefined = "/reserved_addrs?limit=100";
   while (path) {
@@ -87,7 +113,7 @@ export async function ensureTcpAddress(
       // Gone (released by hand): reserve again below.
     }
   }
-  const adoptable = (await listMarkedAddrs(apiKey, mark.provider, api)).find((a) => a.mark.route === mark.route);
+  const adoptable = (await sharedListing(apiKey, mark.provider, api)).find((a) => a.mark.route === mark.route);
   if (adoptable) {
     // Retained by an earlier binding of this route: from now on it is this binding's.
     if (adoptable.mark.binding !== mark.binding || adoptable.mark.reclaim !== mark.reclaim) {
@@ -95,11 +121,19 @@ export async function ensureTcpAddress(
     }
     return { id: adoptable.id, address: adoptable.addr };
   }
-  const created = await apiRequest<ReservedAddr>(apiKey, "POST", "/reserved_addrs", api, {
-    description: "KTube TCP route",
-    metadata: JSON.stringify({ ktube: mark }),
-    ...(options.region ? { region: options.region } : {}),
-  });
+  let created: ReservedAddr;
+  try {
+    created = await apiRequest<ReservedAddr>(apiKey, "POST", "/reserved_addrs", api, {
+      description: "KTube TCP route",
+      metadata: JSON.stringify({ ktube: mark }),
+      ...(options.region ? { region: options.region } : {}),
+    });
+  } catch (error) {
+    // The answer may be lost after ngrok made it: the next try must list afresh to adopt it.
+    listings.delete(listingKey(apiKey, mark.provider));
+    throw error;
+  }
+  await remember(apiKey, mark.provider, (addrs) => [...addrs, { ...created, mark }]);
   return { id: created.id, address: created.addr };
 }
 
@@ -120,6 +154,7 @@ export async function releaseTcpAddresses(apiKey: string, api: ApiOptions, provi
     } catch (error) {
       if (!(error instanceof NgrokError && /HTTP 404/.test(error.message))) throw error;
     }
+    await remember(apiKey, provider, (addrs) => addrs.filter((a) => a.id !== addr.id));
   }
   return retained;
 }
