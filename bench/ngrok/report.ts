@@ -1,0 +1,52 @@
+// What a scenario hands back, and how it is shown: JSON and a markdown table on stdout,
+// and with --write the table in its own block of bench/README.md
+// (`<!-- ngrok-<scenario>:begin -->` ... `end -->`) and the JSON in
+// bench/ngrok/results-<scenario>.json.
+import { readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import type { BenchOptions } from "./options.ts";
+import { log } from "./setup.ts";
+
+export interface ScenarioResult {
+  /** The scenario's numbers, for results-<scenario>.json. */
+  result: Record<string, unknown>;
+  /** Its rows of the README table (the shape rows are added in front). */
+  table: string[];
+  /** Checks that failed: the bench exits 1 when there is any. */
+  failed: string[];
+}
+
+export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+export const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
+export const countRows = (counts: Record<string, number>): string[] =>
+  Object.entries(counts)
+    .sort()
+    .map(([what, n]) => `| &nbsp;&nbsp;${what} | ${n} |`);
+
+export function report(options: BenchOptions, { result, table }: ScenarioResult): void {
+  const date = new Date().toISOString().slice(0, 10);
+  const machine = `${cpus().length} cores`;
+  const { scenario, bindings, tcp, replicas, latencyMs, workers, steadySeconds } = options;
+  const json = { scenario, date, machine, bindings, tcp, replicas, latencyMs, workers, steadySeconds, ...result };
+  const rows = [
+    `| scenario | value |`,
+    `|---|---|`,
+    `| bindings on one Tunnel: HTTP / TCP | ${bindings - tcp} / ${tcp} |`,
+    `| agent replicas (connector processes) | ${replicas} |`,
+    `| fake REST API latency per call | ${latencyMs} ms |`,
+    `| reconcile workers per controller | ${workers} |`,
+    ...table,
+  ].join("\n");
+  console.log(JSON.stringify(json, null, 2));
+  console.log(`\n${rows}`);
+  if (!options.write) return;
+  const readme = join(import.meta.dirname, "..", "README.md");
+  const text = readFileSync(readme, "utf8");
+  const pattern = new RegExp(`<!-- ngrok-${scenario}:begin -->[\\s\\S]*<!-- ngrok-${scenario}:end -->`);
+  if (!pattern.test(text)) throw new Error(`bench/README.md has no ngrok-${scenario} block`);
+  const block = `<!-- ngrok-${scenario}:begin -->\nLast run: ${date}, ${machine}.\n\n${rows}\n<!-- ngrok-${scenario}:end -->`;
+  writeFileSync(readme, text.replace(pattern, () => block));
+  writeFileSync(join(import.meta.dirname, `results-${scenario}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  log(`bench/README.md and bench/ngrok/results-${scenario}.json updated`);
+}
