@@ -64,6 +64,15 @@ export const Duration = z
   .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/, "must be a duration such as 500ms, 5s, 1m30s or 2h")
   .describe("A duration such as `500ms`, `5s`, `1m30s` or `2h`.");
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds of a Duration field's value (`1h30m`, `720h`, `500ms`). */
+export function durationMs(value: string): number {
+  let total = 0;
+  for (const [, n, unit] of value.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(n) * DURATION_UNITS[unit!]!;
+  return total;
+}
+
 export const Port = z.int().min(1).max(65535).meta({ format: "int32" });
 
 /**

@@ -44,15 +44,28 @@ export const NgrokProviderSpec = z.object({
     .describe("The ngrok region to connect to (for example `us`, `eu`, `ap`); default: the nearest."),
 });
 
-export const DevTunnelsProviderSpec = z.object({
-  tokenSecretRef: SecretKeyRef.describe("A Dev Tunnels access token (Entra ID or GitHub)."),
-  serviceUri: z
-    .string()
-    .max(2048)
-    .regex(/^https:\/\/[^\s/]+(\/.*)?$/, "must be an https URL")
-    .optional()
-    .describe("The Dev Tunnels service endpoint; default: the public service."),
+export const EntraClientCredentials = z.object({
+  tenantId: z.string().min(1).max(64).regex(/^[A-Za-z0-9.-]+$/, "must be a tenant id or domain").describe("The Microsoft Entra tenant of the app registration."),
+  clientId: z.string().min(1).max(64).regex(/^[A-Za-z0-9-]+$/, "must be an application (client) id").describe("The app registration's application (client) id."),
+  clientSecretRef: SecretKeyRef.describe("The app registration's client secret."),
 });
+
+export const DevTunnelsProviderSpec = z
+  .object({
+    entra: EntraClientCredentials.optional().describe(
+      "A Microsoft Entra service principal (client credentials): the controller gets and refreshes Dev Tunnels tokens itself. Recommended.",
+    ),
+    tokenSecretRef: SecretKeyRef.optional().describe(
+      "A raw Authorization value for the Dev Tunnels service (`Bearer <Entra token>`, `github <token>`); it expires and is not refreshed: for tests and short demos only.",
+    ),
+    serviceUri: z
+      .string()
+      .max(2048)
+      .regex(/^https:\/\/[^\s/]+(\/.*)?$/, "must be an https URL")
+      .optional()
+      .describe("The Dev Tunnels service endpoint; default: the public service."),
+  })
+  .meta(cel({ rule: "has(self.entra) != has(self.tokenSecretRef)", message: "set exactly one of entra (recommended) or tokenSecretRef" }));
 
 export const EdgeProviderSpec = z.object({
   envoyVersion: z

@@ -94,7 +94,13 @@ export const NgrokTunnelSpec = z.object({
 
 export const DevTunnelsTunnelSpec = z.object({
   region: z.string().max(32).regex(/^[a-z][a-z0-9]*$/).optional().describe("The cluster region, e.g. `usw2`, `euw`."),
-  expiration: Duration.optional().describe("How long the tunnel lives without a host (the service's default if unset)."),
+  expiration: Duration.optional().describe(
+    "How long the tunnel lives without activity (the service's default, 30 days, if unset; the service may shorten it: status.expiresAt says what it granted).",
+  ),
+  access: z
+    .enum(["Public", "Private"])
+    .optional()
+    .describe("Public: anyone with a route's URL may connect (anonymous connect access). Private: no anonymous access. Default: Public."),
 });
 
 const IPv4Cidr = z
@@ -194,6 +200,8 @@ export const TunnelStatus = z.object({
       "Set when the provider-side tunnel was not created by KTube but adopted (e.g. spec.cloudflare.existingTunnelId): KTube never deletes it.",
     ),
   boundRoutes: z.int().min(0).meta({ format: "int32" }).optional().describe("Routes of accepted bindings served by this tunnel."),
+  region: z.string().max(64).optional().describe("The provider region the tunnel lives in, where it has one (a Dev Tunnels cluster)."),
+  expiresAt: z.string().max(64).optional().describe("When the provider deletes the tunnel unless it is used (Dev Tunnels' expiration, as the service granted it)."),
 });
 
 export const Tunnel = z.object({

@@ -198,7 +198,8 @@ function routeOutcomes<S extends object>(kit: ProviderKit<S>, verdict: BindingVe
     const fromBinding = kit.plugin.binding ? (work?.get(route.name) ?? { ready: false, reason: "Pending", message: "not handled yet" }) : undefined;
     const notReady = [fromBinding, fromTunnel].find((o) => o && !o.ready);
     const url = fromBinding?.url ?? fromTunnel.url;
-    const reservation = fromBinding?.reservation ? { reservation: fromBinding.reservation } : {};
+    const held = fromBinding?.reservation ?? fromTunnel.reservation;
+    const reservation = held ? { reservation: held } : {};
     outcomes.set(route.name, notReady ? { ...notReady, ...reservation } : { ready: true, ...(url ? { url } : {}), ...reservation });
   }
   return outcomes;

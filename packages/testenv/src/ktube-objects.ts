@@ -18,6 +18,8 @@ export interface KtubeStatus {
   conditions?: ObjectCondition[];
   observedGeneration?: number;
   tunnelId?: string;
+  region?: string;
+  expiresAt?: string;
   boundRoutes?: number;
   routes?: Array<{ name: string; url?: string; ready: boolean; message?: string; reservation?: { id: string; address?: string } }>;
 }

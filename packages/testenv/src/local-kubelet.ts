@@ -4,11 +4,13 @@
 // without containers: the Pod's name and namespace from the downward API, the container's
 // env, its Secret and ConfigMap volumes written to files (env values under a mount path are
 // pointed at them), and a token of the Pod's own ServiceAccount, so the process has exactly
-// the rights its RBAC grants. A Pod that is deleted gets SIGTERM, as on a node.
+// the rights its RBAC grants. Mounted Secrets and ConfigMaps follow changes (a kubelet
+// syncs them within a minute; this one within a second or two). A Pod that is deleted gets
+// SIGTERM, as on a node.
 import type { KubeConfig, V1Container, V1Deployment, V1Pod, V1Volume } from "@kubernetes/client-node";
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TestProcess } from "./ktube-objects.ts";
@@ -17,6 +19,12 @@ import { kubeConfigAs } from "./service-account.ts";
 export interface LocalPod {
   name: string;
   process: TestProcess;
+}
+
+interface MountedVolume {
+  dir: string;
+  secret?: string;
+  configMap?: { name: string; items?: Array<{ key: string; path: string }> };
 }
 
 export interface LocalKubeletOptions {
@@ -30,14 +38,19 @@ export class LocalKubelet {
   private readonly kc: KubeConfig;
   private readonly options: LocalKubeletOptions;
   private readonly dir = mkdtempSync(join(tmpdir(), "ktube-kubelet-"));
-  private readonly running = new Map<string, LocalPod & { namespace: string }>();
+  private readonly running = new Map<string, LocalPod & { namespace: string; volumes: MountedVolume[] }>();
   private readonly timer: NodeJS.Timeout;
+  private reaping = false;
 
   constructor(kc: KubeConfig, options: LocalKubeletOptions) {
     this.kc = kc;
     this.options = options;
     // Deleted Pods stop, as a node would stop them.
-    this.timer = setInterval(() => void this.reap(), 500);
+    this.timer = setInterval(() => {
+      if (this.reaping) return;
+      this.reaping = true;
+      void this.reap().finally(() => (this.reaping = false));
+    }, 1000);
     this.timer.unref();
   }
 
@@ -88,7 +101,9 @@ export class LocalKubelet {
     const container = pod.spec!.containers[0]!;
     const root = join(this.dir, name);
     mkdirSync(root, { recursive: true });
-    const mounts = await this.mountVolumes(namespace, pod.spec!.volumes ?? [], container, root);
+    const volumes = this.volumesOf(pod.spec!.volumes ?? [], container, root);
+    for (const v of volumes) await this.writeVolume(namespace, v);
+    const mounts: Array<[string, string]> = (container.volumeMounts ?? []).map((m) => [m.mountPath.replace(/\/$/, ""), join(root, "volumes", m.name)]);
     const env: Record<string, string> = {};
     for (const e of container.env ?? []) {
       const field = e.valueFrom?.fieldRef?.fieldPath;
@@ -105,30 +120,37 @@ export class LocalKubelet {
       stdio: ["ignore", "pipe", "pipe"],
       env: { PATH: process.env.PATH, ...env, ...this.options.env, ...extraEnv, KUBECONFIG: join(root, "kubeconfig") },
     });
-    const local = { name, namespace, process: new TestProcess(child) };
+    const local = { name, namespace, volumes, process: new TestProcess(child) };
     this.running.set(`${namespace}/${name}`, local);
     return local;
   }
 
-  /** Secret and ConfigMap volumes as files; returns [mountPath, local directory] pairs. */
-  private async mountVolumes(namespace: string, volumes: V1Volume[], container: V1Container, root: string): Promise<Array<[string, string]>> {
-    const core = this.kc.makeApiClient(CoreV1Api);
-    const mounts: Array<[string, string]> = [];
-    for (const mount of container.volumeMounts ?? []) {
+  private volumesOf(volumes: V1Volume[], container: V1Container, root: string): MountedVolume[] {
+    return (container.volumeMounts ?? []).map((mount) => {
       const volume = volumes.find((v) => v.name === mount.name);
       const dir = join(root, "volumes", mount.name);
       mkdirSync(dir, { recursive: true });
-      if (volume?.secret) {
-        const secret = await core.readNamespacedSecret({ namespace, name: volume.secret.secretName! });
-        for (const [key, value] of Object.entries(secret.data ?? {})) writeFileSync(join(dir, key), Buffer.from(value, "base64"), { mode: 0o600 });
-      } else if (volume?.configMap) {
-        const cm = await core.readNamespacedConfigMap({ namespace, name: volume.configMap.name! });
-        const items = volume.configMap.items ?? Object.keys(cm.data ?? {}).map((key) => ({ key, path: key }));
-        for (const item of items) if (cm.data?.[item.key] !== undefined) writeFileSync(join(dir, item.path), cm.data[item.key]!);
-      }
-      mounts.push([mount.mountPath.replace(/\/$/, ""), dir]);
+      if (volume?.secret) return { dir, secret: volume.secret.secretName! };
+      if (volume?.configMap) return { dir, configMap: { name: volume.configMap.name!, ...(volume.configMap.items ? { items: volume.configMap.items } : {}) } };
+      return { dir };
+    });
+  }
+
+  /** Writes a Secret or ConfigMap volume's files (only those whose content changed). */
+  private async writeVolume(namespace: string, volume: MountedVolume): Promise<void> {
+    const core = this.kc.makeApiClient(CoreV1Api);
+    const write = (path: string, content: Buffer | string, mode?: number): void => {
+      const current = existsSync(path) ? readFileSync(path) : undefined;
+      if (!current || !current.equals(Buffer.from(content))) writeFileSync(path, content, mode ? { mode } : {});
+    };
+    if (volume.secret) {
+      const secret = await core.readNamespacedSecret({ namespace, name: volume.secret });
+      for (const [key, value] of Object.entries(secret.data ?? {})) write(join(volume.dir, key), Buffer.from(value, "base64"), 0o600);
+    } else if (volume.configMap) {
+      const cm = await core.readNamespacedConfigMap({ namespace, name: volume.configMap.name });
+      const items = volume.configMap.items ?? Object.keys(cm.data ?? {}).map((key) => ({ key, path: key }));
+      for (const item of items) if (cm.data?.[item.key] !== undefined) write(join(volume.dir, item.path), cm.data[item.key]!);
     }
-    return mounts;
   }
 
   private async reap(): Promise<void> {
@@ -139,7 +161,9 @@ export class LocalKubelet {
       if (live === undefined || live?.metadata?.deletionTimestamp) {
         this.running.delete(key);
         void pod.process.stop();
+        continue;
       }
+      for (const volume of pod.volumes) await this.writeVolume(pod.namespace, volume).catch(() => undefined);
     }
   }
 }
