@@ -20,7 +20,7 @@ import {
   type TunnelContext,
 } from "@ktube/provider-kit";
 import type { ProviderCapabilities } from "@ktube/routing";
-import type { KubeObject } from "@ktube/runtime";
+import type { Controller, KubeObject } from "@ktube/runtime";
 import type { TunnelManagementHttpClient } from "@microsoft/dev-tunnels-management";
 import { hostDeployment, hostNames, hostTokenSecret } from "./manifests/host.ts";
 import { entraToken, rawToken, type TokenSource } from "./provider/credentials.ts";
@@ -70,6 +70,7 @@ type ConfigMap = KubeObject & { data?: Record<string, string> };
 export function devtunnelsPlugin(options: DevTunnelsPluginOptions): ProviderPlugin<DevTunnelsSession> {
   let kit: ProviderKit<DevTunnelsSession> | undefined;
   let pods: ConnectorPods | undefined;
+  let sweep: Controller | undefined;
   /** When each Tunnel's host token was last written (by Tunnel uid). */
   const tokenWritten = new Map<string, number>();
   /** Ports by route key, as soon as they are planned (binding status catches up). */
@@ -83,7 +84,7 @@ export function devtunnelsPlugin(options: DevTunnelsPluginOptions): ProviderPlug
       kit = k;
       pods = new ConnectorPods(k, "devtunnels-host");
       pods.register();
-      registerSweep(k, options.ownerId);
+      sweep = registerSweep(k, options.ownerId);
     },
     capabilities: () => DEVTUNNELS_CAPABILITIES,
     credentialRefs(provider): Record<string, SecretKeyRef> {
@@ -102,7 +103,7 @@ export function devtunnelsPlugin(options: DevTunnelsPluginOptions): ProviderPlug
       const serviceUri = options.serviceUri ?? spec?.serviceUri ?? DEFAULT_SERVICE_URI;
       return { token, serviceUri, client: managementClient(token, serviceUri) };
     },
-    async verify(session) {
+    async verify(session, provider) {
       try {
         await session.token();
         await session.client.listUserLimits();
@@ -111,6 +112,8 @@ export function devtunnelsPlugin(options: DevTunnelsPluginOptions): ProviderPlug
         if (e instanceof ProviderRateLimited) throw e;
         return { ready: { type: "Ready", status: "False", reason: e.reason, message: e.message }, recheckAfterMs: 5 * 60_000 };
       }
+      // Each successful check (at start, then hourly) sweeps the account for orphans once.
+      sweep?.enqueue(provider.metadata.name!);
       return { ready: { type: "Ready", status: "True", reason: "CredentialsVerified", message: `credentials accepted by the Dev Tunnels service. ${PREVIEW_NOTE}.` }, recheckAfterMs: REVERIFY_MS };
     },
     tunnel: {
@@ -243,9 +246,9 @@ function routeOutcomes(
 }
 
 /** A low-frequency sweep: this installation's dev tunnels whose Tunnel no longer exists are deleted (quota is 10). */
-function registerSweep(kit: ProviderKit<DevTunnelsSession>, ownerId: string): void {
+function registerSweep(kit: ProviderKit<DevTunnelsSession>, ownerId: string): Controller {
   const { cache } = kit.manager;
-  kit.manager
+  return kit.manager
     .controller("devtunnelsweep")
     .forKeys({ resyncKeys: () => cache.list(TunnelProviderResource).filter((p) => p.spec.type === "devtunnels" && kit.scope.serves(p)).map((p) => p.metadata.name!) })
     .withOptions({ maxConcurrentReconciles: 1 })
