@@ -420,3 +420,199 @@ describe("the ngrok-controller chart's admission policies", () => {
     expect(plain.message).toContain(unmarked("Deployment", "plain"));
   });
 });
+
+// The devtunnels-controller chart's policies, the same way. Its host objects are named
+// <tunnel>-devtunnel; the host's Role is exactly get/list/watch on the route table and
+// get/patch on the status ConfigMap; its Pods run as their own ServiceAccount and take no
+// Secret but their own host token. It never writes PodDisruptionBudgets (RBAC says so).
+describe("the devtunnels-controller chart's admission policies", () => {
+  const DEVTUNNELS = join(import.meta.dirname, "..", "..", "charts", "ktube", "charts", "devtunnels-controller");
+  const FULL = `${RELEASE}-devtunnels-controller`;
+  const BY = "ktube-devtunnels-controller";
+  const DT_MARK = { "app.kubernetes.io/managed-by": BY };
+  const N = "home-devtunnel";
+  let dtRelease: string;
+  let dtApps: string;
+  let dtInstalled: string;
+  let dt: KubeClient;
+  let home: KubeObject;
+  const owned = () => ({ labels: DT_MARK, ownerReferences: ownedBy(home) });
+
+  async function dtTemplate(): Promise<string> {
+    const args = ["template", RELEASE, DEVTUNNELS, "--namespace", dtRelease, ...TEMPLATES.flatMap((t) => ["--show-only", t])];
+    const env = { ...process.env, HELM_CACHE_HOME: "/tmp/ktube-helm-cache", HELM_CONFIG_HOME: "/tmp/ktube-helm-config" };
+    return (await run(helm, args, { maxBuffer: 32 * 1024 * 1024, env })).stdout;
+  }
+  const unmarked = (kind: string, name: string) =>
+    `${kind} ${dtApps}/${name} as ${BY} wrote it has no label app.kubernetes.io/managed-by=${BY} and no controller ownerReference to a ktube.dev Tunnel`;
+  /** Shaped like the host's Deployment (manifests/host.ts): its own ServiceAccount, its token Secret mounted, env from fields. */
+  const hostPod = (name: string) => ({
+    serviceAccountName: name,
+    automountServiceAccountToken: true,
+    volumes: [{ name: "token", secret: { secretName: name, defaultMode: 0o440 } }],
+    containers: [
+      {
+        name: "host",
+        image: "ghcr.io/ktube-dev/devtunnels-controller:0.1.0",
+        args: ["connector"],
+        env: [
+          { name: "KTUBE_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+          { name: "DEVTUNNELS_TOKEN_FILE", value: "/etc/ktube/devtunnels/token" },
+        ],
+        volumeMounts: [{ name: "token", mountPath: "/etc/ktube/devtunnels", readOnly: true }],
+      },
+    ],
+  });
+  const hostDeployment = (name: string, pod: Record<string, unknown> = hostPod(name)) => ({
+    metadata: { name, namespace: dtApps, ...owned() },
+    spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: pod } },
+  });
+  const hostRules = (name: string) => [
+    { apiGroups: [""], resources: ["configmaps"], resourceNames: [name], verbs: ["get", "list", "watch"] },
+    { apiGroups: [""], resources: ["configmaps"], resourceNames: [`${name}-status`], verbs: ["get", "patch"] },
+  ];
+
+  beforeAll(async () => {
+    dtRelease = await createTestNamespace(kc, "ktube-dtpolicy");
+    dtApps = await createTestNamespace(kc, "dtpolicy-apps");
+    dtInstalled = await install(await dtTemplate());
+    dt = new KubeClient(await kubeConfigAs(kc, admin, dtRelease, FULL));
+    home = await admin.create(TunnelResource, { metadata: { name: "home", namespace: dtApps }, spec: { providerRef: { name: "unserved" } } });
+    // Barrier, as above: once an unmarked ConfigMap is refused, policies, bindings and RBAC are in force.
+    await eventually(async () => {
+      const refused = await refusal(dt.request("POST", resourcePath(Core.ConfigMap, dtApps), { body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "barrier" } }, query: { dryRun: "All" } }));
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULL}-managed-objects'`);
+    }, 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (dtInstalled) await kubectl(["delete", "--ignore-not-found", "-f", "-"], await dtTemplate());
+    await deleteTestNamespace(kc, dtApps);
+    await deleteTestNamespace(kc, dtRelease);
+  });
+
+  it("install with their bindings, bound to the chart's ServiceAccount, failing closed", async () => {
+    for (const name of [`${FULL}-managed-objects`, `${FULL}-host-rbac`, `${FULL}-host-pods`]) {
+      expect(dtInstalled).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/${name} serverside-applied`);
+      expect(dtInstalled).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/${name} serverside-applied`);
+      const policy = await admin.get<Policy>(PolicyResource, undefined, name);
+      expect(policy.spec.failurePolicy).toBe("Fail");
+      expect(policy.spec.matchConditions.map((c) => c.expression)).toEqual([`request.userInfo.username == 'system:serviceaccount:${dtRelease}:${FULL}'`]);
+      const binding = await admin.get<PolicyBinding>(PolicyBindingResource, undefined, name);
+      expect(binding.spec).toMatchObject({ policyName: name, validationActions: ["Deny"] });
+    }
+  });
+
+  it("refuse unmarked ConfigMaps, ServiceAccounts and Secrets; take marked ones; never take over or unmark; no PodDisruptionBudgets at all", async () => {
+    const cases: Array<[typeof Core.ConfigMap, string, Record<string, unknown>]> = [
+      [Core.ConfigMap, "ConfigMap", { data: { "routes.json": "{}" } }],
+      [Core.ServiceAccount, "ServiceAccount", { automountServiceAccountToken: false }],
+      [Core.Secret, "Secret", { stringData: { token: "host-token" } }],
+    ];
+    for (const [type, kind, body] of cases) {
+      const plain = await refusal(dt.create(type, { metadata: { name: "plain", namespace: dtApps }, ...body }));
+      expect(plain.status).toBe(403);
+      expect(plain.message).toContain(unmarked(kind, "plain"));
+      await dt.create(type, { metadata: { name: N, namespace: dtApps, ...owned() }, ...body });
+    }
+    await dt.patch(Core.Secret, dtApps, N, { stringData: { token: "renewed" } }, PatchType.merge);
+    await admin.create(Core.ConfigMap, { metadata: { name: "someone-elses", namespace: dtApps }, data: { a: "b" } });
+    const takeOver = await refusal(dt.patch(Core.ConfigMap, dtApps, "someone-elses", { metadata: owned() }, PatchType.merge));
+    expect(takeOver.status).toBe(403);
+    expect(takeOver.message).toContain(`ConfigMap ${dtApps}/someone-elses is not managed by ${BY}`);
+    const unmark = [{ op: "remove", path: "/metadata/labels/app.kubernetes.io~1managed-by" }];
+    const unmarkedOwn = await refusal(dt.patch(Core.ConfigMap, dtApps, N, unmark, PatchType.json));
+    expect(unmarkedOwn.status).toBe(403);
+    expect(unmarkedOwn.message).toContain(`ConfigMap ${dtApps}/${N} as ${BY} wrote it has no label`);
+    // Least privilege: no delete on ConfigMaps, no read of Secrets here, no PodDisruptionBudget even with the mark.
+    expect((await refusal(dt.delete(Core.ConfigMap, dtApps, N))).message).toContain(`cannot delete resource "configmaps"`);
+    expect((await refusal(dt.get(Core.Secret, dtApps, N))).message).toContain(`cannot get resource "secrets" in API group "" in the namespace "${dtApps}"`);
+    const pdb = await refusal(dt.create(Core.PodDisruptionBudget, { metadata: { name: N, namespace: dtApps, ...owned() }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: N } } } }));
+    expect(pdb.status).toBe(403);
+    expect(pdb.message).toContain(`cannot create resource "poddisruptionbudgets"`);
+  });
+
+  it("allow a Role and RoleBinding only in the shape of the host's own", async () => {
+    const role = (name: string, rules: unknown[]) => ({ metadata: { name, namespace: dtApps, ...owned() }, rules });
+    const shape = `Role ${dtApps}/${N}: a Role that ${BY} writes may only grant get, list and watch on the ConfigMap ${N} and get and patch on the ConfigMap ${N}-status`;
+    const refusedRoles: Array<[string, unknown[], string]> = [
+      // All ConfigMaps of the namespace (no resourceNames).
+      [N, [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] }], shape],
+      // Someone else's ConfigMap.
+      [N, [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["kube-root-ca.crt"], verbs: ["get"] }], shape],
+      // The route table is read-only for the host; the status is get and patch only.
+      [N, [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [N], verbs: ["get", "patch"] }], shape],
+      [N, [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [`${N}-status`], verbs: ["get", "list", "watch", "patch"] }], shape],
+      // Rights the controller holds but the host need not (RBAC's escalation check would let these through).
+      [N, [{ apiGroups: [""], resources: ["secrets"], resourceNames: [N], verbs: ["create", "patch"] }], shape],
+      [N, [{ apiGroups: ["apps"], resources: ["deployments"], resourceNames: [N], verbs: ["get", "patch"] }], shape],
+      // Only the host's name.
+      ["other", hostRules("other"), `Role ${dtApps}/other: the Roles and RoleBindings that ${BY} writes are those of its Dev Tunnels hosts (named <tunnel>-devtunnel)`],
+    ];
+    for (const [name, rules, message] of refusedRoles) {
+      const refused = await refusal(dt.create(Core.Role, role(name, rules)));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULL}-host-rbac'`);
+      expect(refused.message).toContain(message);
+    }
+    await dt.create(Core.Role, role(N, hostRules(N)));
+
+    await admin.create(Core.Role, { metadata: { name: "other-devtunnel", namespace: dtApps }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }] });
+    const binding = (roleRef: string, subject: Record<string, string>) => ({
+      metadata: { name: N, namespace: dtApps, ...owned() },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleRef },
+      subjects: [subject],
+    });
+    const refusedBindings = [
+      binding(N, { kind: "ServiceAccount", name: "default", namespace: dtApps }),
+      binding(N, { kind: "ServiceAccount", name: N, namespace: "default" }),
+      binding(N, { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" }),
+      binding("other-devtunnel", { kind: "ServiceAccount", name: N, namespace: dtApps }),
+    ];
+    for (const body of refusedBindings) {
+      const refused = await refusal(dt.create(Core.RoleBinding, body));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`RoleBinding ${dtApps}/${N}: a RoleBinding that ${BY} writes may only bind the Role ${N} to the ServiceAccount ${N} of its own namespace`);
+    }
+    await dt.create(Core.RoleBinding, binding(N, { kind: "ServiceAccount", name: N, namespace: dtApps }));
+    const plain = await refusal(dt.create(Core.Role, { metadata: { name: "plain-devtunnel", namespace: dtApps }, rules: hostRules("plain-devtunnel") }));
+    expect(plain.message).toContain(unmarked("Role", "plain-devtunnel"));
+  });
+
+  it("let the host's Pods run only as its own ServiceAccount, with only its own token Secret, without the host", async () => {
+    await dt.create(Core.Deployment, hostDeployment(N));
+    await dt.patch(Core.Deployment, dtApps, N, { spec: { replicas: 1, template: { metadata: { annotations: { rolled: "yes" } } } } }, PatchType.merge);
+    const account = "must belong to a Deployment named <tunnel>-devtunnel and run as the ServiceAccount named like it";
+    const secrets = "may use no Secret but";
+    const host = `Pods that ${BY} runs may not use the host`;
+    const pod = (name: string, change: (p: ReturnType<typeof hostPod>) => Record<string, unknown>) => change(hostPod(name));
+    const container = (p: ReturnType<typeof hostPod>, extra: Record<string, unknown>) => [{ ...p.containers[0], ...extra }];
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ["other-name", hostPod("other-name"), account],
+      ["default-devtunnel", pod("default-devtunnel", ({ serviceAccountName: _, ...p }) => p), account],
+      ["deployer-devtunnel", pod("deployer-devtunnel", (p) => ({ ...p, serviceAccountName: "deployer" })), account],
+      ["projected-devtunnel", pod("projected-devtunnel", (p) => ({ ...p, volumes: [...p.volumes, { name: "t", projected: { sources: [{ serviceAccountToken: { path: "token", audience: "vault" } }] } }] })), account],
+      ["secret-devtunnel", pod("secret-devtunnel", (p) => ({ ...p, volumes: [{ name: "token", secret: { secretName: "db-password" } }] })), secrets],
+      ["psecret-devtunnel", pod("psecret-devtunnel", (p) => ({ ...p, volumes: [...p.volumes, { name: "p", projected: { sources: [{ secret: { name: "db-password" } }] } }] })), secrets],
+      ["env-devtunnel", pod("env-devtunnel", (p) => ({ ...p, containers: container(p, { env: [{ name: "X", valueFrom: { secretKeyRef: { name: "db-password", key: "password" } } }] }) })), secrets],
+      ["envfrom-devtunnel", pod("envfrom-devtunnel", (p) => ({ ...p, containers: container(p, { envFrom: [{ secretRef: { name: "db-password" } }] }) })), secrets],
+      ["hostnet-devtunnel", pod("hostnet-devtunnel", (p) => ({ ...p, hostNetwork: true })), host],
+      ["hostpath-devtunnel", pod("hostpath-devtunnel", (p) => ({ ...p, volumes: [...p.volumes, { name: "root", hostPath: { path: "/" } }] })), host],
+      [
+        "privileged-devtunnel",
+        pod("privileged-devtunnel", (p) => ({ ...p, initContainers: [{ name: "init", image: "busybox", securityContext: { privileged: true } }] })),
+        host,
+      ],
+    ];
+    for (const [name, spec, message] of cases) {
+      const refused = await refusal(dt.create(Core.Deployment, hostDeployment(name, spec)));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULL}-host-pods'`);
+      expect(refused.message).toContain(`Deployment ${dtApps}/${name}: `);
+      expect(refused.message).toContain(message);
+    }
+    const plain = await refusal(dt.create(Core.Deployment, { ...hostDeployment("plain-devtunnel"), metadata: { name: "plain-devtunnel", namespace: dtApps } }));
+    expect(plain.message).toContain(unmarked("Deployment", "plain-devtunnel"));
+    await dt.delete(Core.Deployment, dtApps, N);
+  });
+});

@@ -7,6 +7,7 @@ import { FakeCloudflare } from "@ktube/fake-cloudflare";
 import { FakeNgrok } from "@ktube/fake-ngrok";
 import { ApiError, createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
 import type { NgrokPluginOptions } from "@ktube/ngrok-controller/plugin";
+import type { DevTunnelsPluginOptions } from "@ktube/devtunnels-controller/plugin";
 import { createTestNamespace, deleteTestNamespace, ensureHelm, eventually, freePort, kubectl, testKubeConfig } from "@ktube/testenv";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -21,6 +22,19 @@ const CLOUDFLARE = join(UMBRELLA, "charts", "cloudflare-controller");
 const NGROK = join(UMBRELLA, "charts", "ngrok-controller");
 /** The umbrella with the opt-in ngrok controller turned on too. */
 const WITH_NGROK = ["--set", "ngrok-controller.enabled=true"];
+const DEVTUNNELS = join(UMBRELLA, "charts", "devtunnels-controller");
+/** The umbrella with the opt-in Dev Tunnels controller turned on too. */
+const WITH_DEVTUNNELS = ["--set", "devtunnels-controller.enabled=true"];
+/** Every option of the Dev Tunnels chart set (lint and flags). */
+const DEVTUNNELS_OPTIONS = [
+  "hostImage=registry.example/host:1",
+  "ownerId=blue",
+  "devtunnels.serviceUrl=https://tunnels.example/",
+  "devtunnels.entraAuthorityUrl=https://login.example",
+  "devtunnels.maxPorts=4",
+  "providerSelector=shard=a",
+  "leaderElection.id=devtunnels-shard-a",
+];
 
 let helm: string;
 let kc: KubeConfig;
@@ -79,6 +93,10 @@ describe("charts", () => {
       [CLOUDFLARE, set("")],
       [NGROK, []],
       [NGROK, setNgrok("")],
+      [UMBRELLA, WITH_DEVTUNNELS],
+      [UMBRELLA, [...WITH_DEVTUNNELS, ...[...DEVTUNNELS_OPTIONS, "admissionPolicy.enabled=false"].flatMap((o) => ["--set", `devtunnels-controller.${o}`])]],
+      [DEVTUNNELS, []],
+      [DEVTUNNELS, [...DEVTUNNELS_OPTIONS, "admissionPolicy.enabled=false", "metrics.service.enabled=false"].flatMap((o) => ["--set", o])],
     ] as const) {
       const out = await helmRun(["lint", "--strict", chart, ...values]);
       expect(out).toContain("0 chart(s) failed");
@@ -235,8 +253,95 @@ describe("charts", () => {
     expect(kinds.filter((k) => k?.startsWith("ValidatingAdmissionPolicy") || k === "Service")).toEqual([]);
   });
 
+  it("render the Dev Tunnels controller only when enabled (opt-in), with its least-privilege RBAC", async () => {
+    expect((await render(UMBRELLA)).filter((o) => o.metadata?.name?.includes("devtunnels"))).toEqual([]);
+    const objects = await render(UMBRELLA, WITH_DEVTUNNELS);
+    const kinds = objects.map((o) => `${o.kind}/${o.metadata?.name}`);
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        "ServiceAccount/ktube-devtunnels-controller",
+        "ClusterRole/ktube-devtunnels-controller",
+        "ClusterRoleBinding/ktube-devtunnels-controller",
+        "Role/ktube-devtunnels-controller",
+        "RoleBinding/ktube-devtunnels-controller",
+        "Deployment/ktube-devtunnels-controller",
+        "Service/ktube-devtunnels-controller-metrics",
+        ...["managed-objects", "host-rbac", "host-pods"].flatMap((p) => [
+          `ValidatingAdmissionPolicy/ktube-devtunnels-controller-${p}`,
+          `ValidatingAdmissionPolicyBinding/ktube-devtunnels-controller-${p}`,
+        ]),
+        "Deployment/ktube-cloudflare-controller",
+      ]),
+    );
+    // The CRDs ship in the subchart too (installable alone).
+    expect((await render(DEVTUNNELS)).filter((o) => o.kind === "CustomResourceDefinition").map((o) => o.metadata?.name).sort()).toEqual([
+      "tunnelbindings.ktube.dev",
+      "tunnelproviders.ktube.dev",
+      "tunnels.ktube.dev",
+    ]);
+    const rules = (objects.find((o) => o.kind === "ClusterRole" && o.metadata?.name === "ktube-devtunnels-controller") as unknown as { rules: Rule[] }).rules;
+    expect(rules.some((r) => r.verbs.includes("*") || r.resources.includes("*") || r.apiGroups.includes("*"))).toBe(false);
+    // Never update (it patches), escalate or bind (it grants the hosts' Role only verbs it holds itself).
+    expect(rules.flatMap((r) => r.verbs).filter((v) => ["update", "escalate", "bind", "impersonate", "deletecollection"].includes(v))).toEqual([]);
+    const verbsOn = verbsIn(objects, "ClusterRole", "ktube-devtunnels-controller");
+    // Secrets cluster-wide: write the host token, never read (reads only in its namespace).
+    expect(verbsOn("secrets")).toEqual(["create", "patch"]);
+    for (const status of ["tunnelproviders/status", "tunnels/status", "tunnelbindings/status"]) expect(verbsOn(status)).toEqual(["patch"]);
+    expect(rules.filter((r) => r.resources.some((res) => res.endsWith("/status"))).flatMap((r) => r.verbs)).toEqual(["patch"]);
+    expect(verbsOn("tunnelproviders")).toEqual(["get", "list", "watch"]);
+    for (const resource of ["tunnels", "tunnelbindings"]) expect(verbsOn(resource)).toEqual(["get", "list", "patch", "watch"]);
+    for (const resource of ["services", "namespaces", "pods"]) expect(verbsOn(resource)).toEqual(["get", "list", "watch"]);
+    // What the host's Role grants (get/list/watch, get/patch on ConfigMaps) it must hold itself.
+    expect(verbsOn("configmaps")).toEqual(["create", "get", "list", "patch", "watch"]);
+    for (const resource of ["serviceaccounts", "roles", "rolebindings"]) expect(verbsOn(resource)).toEqual(["create", "get", "list", "patch", "watch"]);
+    // delete only on the host Deployment; PodDisruptionBudgets are watched, never written (one host replica).
+    expect(verbsOn("deployments")).toEqual(["create", "delete", "get", "list", "patch", "watch"]);
+    expect(verbsOn("poddisruptionbudgets")).toEqual(["get", "list", "watch"]);
+    expect(verbsOn("events")).toEqual(["create", "patch"]);
+    const role = objects.find((o) => o.kind === "Role" && o.metadata?.name === "ktube-devtunnels-controller") as unknown as { rules: Rule[] };
+    expect(role.rules).toEqual([
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+    ]);
+    const pod = podOf(objects, "ktube-devtunnels-controller");
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    const [container] = pod.containers;
+    expect(container!.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(container).toMatchObject({ livenessProbe: { httpGet: { path: "/healthz" } }, readinessProbe: { httpGet: { path: "/readyz" } } });
+    expect(pod.volumes).toBeUndefined();
+    // The hosts run the controller's own image by default; Microsoft's endpoints unless told otherwise.
+    expect(container!.image).toBe("ghcr.io/ktube-dev/devtunnels-controller:0.1.0");
+    expect(container!.args).toEqual(
+      expect.arrayContaining(["--leader-elect=true", "--owner-id=default", "--host-image=ghcr.io/ktube-dev/devtunnels-controller:0.1.0", "--max-ports=10"]),
+    );
+    expect(container!.args.filter((a) => /^--(devtunnels-service-url|entra-authority-url|provider-selector|leader-election-id)/.test(a))).toEqual([]);
+  });
+
+  it("take values (Dev Tunnels): the hosts' image follows the controller's; owner id, endpoints, ports, selector and Lease reach the flags", async () => {
+    const argsOf = (objects: KubeObject[]) => podOf(objects, "ktube-devtunnels-controller").containers[0]!.args;
+    expect(argsOf(await render(DEVTUNNELS, ["--set", "image.repository=registry.example/ktube/devtunnels", "--set", "image.tag=1.2.3"]))).toContain(
+      "--host-image=registry.example/ktube/devtunnels:1.2.3",
+    );
+    expect(argsOf(await render(DEVTUNNELS, DEVTUNNELS_OPTIONS.flatMap((o) => ["--set", o])))).toEqual(
+      expect.arrayContaining([
+        "--host-image=registry.example/host:1",
+        "--owner-id=blue",
+        "--devtunnels-service-url=https://tunnels.example/",
+        "--entra-authority-url=https://login.example",
+        "--max-ports=4",
+        "--provider-selector=shard=a",
+        "--leader-election-id=devtunnels-shard-a",
+      ]),
+    );
+    // An owner id the controller would refuse fails at install time, not in a crash loop.
+    await expect(render(DEVTUNNELS, ["--set", "ownerId=Team_A"])).rejects.toThrow(/ownerId must be lowercase/);
+    const kinds = (await render(DEVTUNNELS, ["--set", "admissionPolicy.enabled=false", "--set", "metrics.service.enabled=false"])).map((o) => o.kind);
+    expect(kinds).toContain("ClusterRole");
+    expect(kinds.filter((k) => k?.startsWith("ValidatingAdmissionPolicy") || k === "Service")).toEqual([]);
+  });
+
   it("apply to the API server (server-side dry run)", async () => {
-    const manifest = await helmRun(["template", "ktube", UMBRELLA, "--namespace", ns, "--include-crds", ...WITH_NGROK]);
+    const manifest = await helmRun(["template", "ktube", UMBRELLA, "--namespace", ns, "--include-crds", ...WITH_NGROK, ...WITH_DEVTUNNELS]);
     const result = await kubectl(["apply", "--server-side", "--dry-run=server", "--field-manager=helm-test", "-f", "-"], manifest);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
@@ -248,6 +353,14 @@ describe("charts", () => {
     for (const policy of ["managed-objects", "agent-rbac", "agent-pods"]) {
       expect(result.stdout).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/ktube-ngrok-controller-${policy} serverside-applied (server dry run)`);
       expect(result.stdout).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/ktube-ngrok-controller-${policy} serverside-applied (server dry run)`);
+    }
+    for (const object of ["deployment.apps", "clusterrole.rbac.authorization.k8s.io", "role.rbac.authorization.k8s.io", "serviceaccount", "service"]) {
+      const name = object === "service" ? "ktube-devtunnels-controller-metrics" : "ktube-devtunnels-controller";
+      expect(result.stdout).toContain(`${object}/${name} serverside-applied (server dry run)`);
+    }
+    for (const policy of ["managed-objects", "host-rbac", "host-pods"]) {
+      expect(result.stdout).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/ktube-devtunnels-controller-${policy} serverside-applied (server dry run)`);
+      expect(result.stdout).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/ktube-devtunnels-controller-${policy} serverside-applied (server dry run)`);
     }
   });
 });
@@ -483,6 +596,163 @@ describe("the ngrok controller with only the chart's RBAC", () => {
     } finally {
       await manager?.stop();
       await fake.stop();
+      await deleteTestNamespace(kc, apps);
+    }
+  });
+});
+
+describe("the Dev Tunnels controller with only the chart's RBAC", () => {
+  it("verifies its Entra credentials, holds its Lease, and makes a Tunnel's host objects (and their RBAC) with nothing refused", async () => {
+    // Imported here: the chart tests above must not depend on the app or the fake loading.
+    const { devtunnelsPlugin } = await import("@ktube/devtunnels-controller/plugin");
+    const { registerProviderControllers } = await import("@ktube/provider-kit");
+    const SA = "ktube-devtunnels-controller";
+    const MANAGED_BY = "ktube-devtunnels-controller";
+    const manifest = await helmRun([
+      "template", "ktube", DEVTUNNELS, "--namespace", ns,
+      "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml", "--show-only", "templates/admission-policy.yaml",
+    ]);
+    const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+    const as = `--as=system:serviceaccount:${ns}:${SA}`;
+    const can = async (...args: string[]) => (await kubectl(["auth", "can-i", ...args, as])).stdout.trim();
+    expect(await can("get", "secrets", "-n", "default")).toBe("no");
+    expect(await can("create", "secrets", "-n", "default")).toBe("yes");
+    expect(await can("list", "secrets", "-n", ns)).toBe("yes");
+    expect(await can("create", "poddisruptionbudgets.policy", "-n", "default")).toBe("no");
+    expect(await can("delete", "configmaps", "-n", "default")).toBe("no");
+    expect(await can("update", "deployments.apps", "-n", "default")).toBe("no");
+    expect(await can("escalate", "roles.rbac.authorization.k8s.io", "-n", "default")).toBe("no");
+    expect(await can("bind", "clusterroles.rbac.authorization.k8s.io")).toBe("no");
+    expect(await can("update", "tunnelbindings.ktube.dev", "-n", "default")).toBe("no");
+    expect(await can("create", "pods", "-n", "default")).toBe("no");
+
+    const asController = await kubeConfigAs(kc, admin, ns, SA);
+    // Barrier: the policies are enforced before the controller runs, so "no 403" below also
+    // proves they never refuse its real writes.
+    const asControllerClient = new KubeClient(asController);
+    await eventually(async () => {
+      const refused = await asControllerClient
+        .request("POST", `/api/v1/namespaces/${ns}/configmaps`, { query: { dryRun: "All" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "unmarked" } } })
+        .then(() => undefined, (e: unknown) => (e instanceof ApiError && e.status === 403 ? e.message : undefined));
+      if (!refused?.includes(`${SA}-managed-objects`)) throw new Error("the admission policy does not refuse unmanaged writes yet");
+    }, 30_000);
+
+    const clientSecret = "rbac-client-secret-7f3a";
+    await admin.create(Core.Secret, { metadata: { name: "devtunnels", namespace: ns }, stringData: { clientSecret } } as KubeObject);
+    const start = async (options: Partial<DevTunnelsPluginOptions>) => {
+      const manager = new Manager({
+        kubeConfig: asController,
+        name: "devtunnels-controller",
+        logger: createLogger({ level: process.env.KTUBE_TEST_LOG ?? "silent", format: "text" }),
+        probeAddress: false,
+        metricsAddress: false,
+        leaderElection: { namespace: ns },
+      });
+      registerProviderControllers(manager, devtunnelsPlugin({ ownerId: "rbac", hostImage: "ktube/devtunnels-controller:test", ...options }), {
+        namespace: ns,
+        managedBy: MANAGED_BY,
+        maxConcurrentReconciles: 2,
+      });
+      await manager.start();
+      return manager;
+    };
+    const forbidden = (manager: Manager) => manager.metrics.count("rest_client_requests_total", { code: "403" });
+    const providerName = `devtunnels-rbac-${ns}`;
+    const provider = () => admin.get<WithStatus>(TunnelProviderResource, undefined, providerName);
+    const apps = await createTestNamespace(kc, "devtunnels-rbac-apps");
+    let manager: Manager | undefined;
+    let fake: { stop(): Promise<void> } | undefined;
+    try {
+      // Phase 1, nothing listening at Entra or the service: the credentials Secret is read (a
+      // missing one would say SecretNotFound), the token request fails, the status says why.
+      const closed = `http://127.0.0.1:${await freePort()}`;
+      manager = await start({ entraAuthority: closed, serviceUri: `${closed}/` });
+      await admin.create(TunnelProviderResource, {
+        metadata: { name: providerName },
+        spec: { type: "devtunnels", devtunnels: { entra: { tenantId: "contoso.example", clientId: "ktube-rbac", clientSecretRef: { name: "devtunnels", key: "clientSecret" } } } },
+      } as KubeObject);
+      const unreachable = await conditionOf(provider, "Ready", "False", "Unreachable");
+      expect(unreachable.message).toContain("Microsoft Entra ID could not be reached");
+      expect(unreachable.message).not.toContain(clientSecret);
+      const lease = await admin.get<KubeObject & { spec?: { holderIdentity?: string } }>({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", plural: "leases", namespaced: true }, ns, "devtunnels-controller.ktube.dev");
+      expect(lease.spec?.holderIdentity).toBeTruthy();
+      expect(manager.isLeader).toBe(true);
+      expect(await forbidden(manager)).toBe(0);
+      await manager.stop();
+
+      // Phase 2, the fake service (management API, relay, Entra token endpoint): a successor
+      // takes over the released Lease and gets a token with the client credentials.
+      const { FakeDevTunnels } = await import("@ktube/fake-devtunnels");
+      const service = new FakeDevTunnels();
+      fake = service;
+      service.addApp("contoso.example", "ktube-rbac", clientSecret);
+      await service.start();
+      manager = await start({ entraAuthority: service.entra.authority, serviceUri: service.serviceUrl });
+      const verified = await conditionOf(provider, "Ready", "True", "CredentialsVerified");
+      expect(verified.message).toContain("preview service without an SLA");
+
+      const tunnel = await admin.create<WithStatus>(TunnelResource, { metadata: { name: "t", namespace: apps }, spec: { providerRef: { name: providerName } } } as KubeObject);
+      await admin.create(Core.Service, { metadata: { name: "web", namespace: apps }, spec: { ports: [{ name: "http", port: 80 }] } } as KubeObject);
+      await admin.create(TunnelBindingResource, {
+        metadata: { name: "b", namespace: apps },
+        spec: { tunnelRef: { name: "t" }, routes: [{ name: "web", protocol: "HTTP", service: { name: "web", port: "http" } }] },
+      } as KubeObject);
+      // The route table carries the accepted binding's port; no host runs here, so the Tunnel waits for it.
+      const table = await eventually(async () => {
+        const cm = await admin.get<KubeObject & { data?: Record<string, string> }>(Core.ConfigMap, apps, "t-devtunnel");
+        if (!cm.data?.["routes.json"]?.includes(`${apps}/b/web`)) throw new Error("route table without the binding's route");
+        return cm;
+      }, 20_000);
+      expect(table.metadata?.labels).toMatchObject({ "app.kubernetes.io/managed-by": MANAGED_BY });
+      const devTunnelId = (await conditionOf(() => admin.get<WithStatus>(TunnelResource, apps, "t"), "Ready", "False", "HostStarting").then(() =>
+        admin.get<KubeObject & { status?: { tunnelId?: string } }>(TunnelResource, apps, "t"),
+      )).status?.tunnelId;
+      expect(devTunnelId).toBeTruthy();
+      expect(service.service.tunnels.has(devTunnelId!)).toBe(true);
+      // Every object the Tunnel needs, controlled by it and marked as the controller's.
+      const kinds = [Core.Secret, Core.ConfigMap, Core.ServiceAccount, Core.Role, Core.RoleBinding, Core.Deployment];
+      for (const [type, name] of [...kinds.map((k) => [k, "t-devtunnel"] as const), [Core.ConfigMap, "t-devtunnel-status"] as const]) {
+        const object = await eventually(() => admin.get<KubeObject>(type, apps, name), 10_000);
+        expect(object.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe(MANAGED_BY);
+        expect(object.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: "Tunnel", uid: tunnel.metadata!.uid, controller: true })]);
+      }
+      // One host: no PodDisruptionBudget.
+      expect((await admin.get(Core.PodDisruptionBudget, apps, "t-devtunnel").then(() => 200, (e: unknown) => (e instanceof ApiError ? e.status : 0)))).toBe(404);
+      const host = await admin.get<KubeObject & { spec: { replicas: number; template: { spec: { serviceAccountName: string; containers: Array<{ image: string; args: string[] }> } } } }>(Core.Deployment, apps, "t-devtunnel");
+      expect(host.spec.replicas).toBe(1);
+      expect(host.spec.template.spec.serviceAccountName).toBe("t-devtunnel");
+      expect(host.spec.template.spec.containers[0]).toMatchObject({ image: "ktube/devtunnels-controller:test", args: ["connector"] });
+      // The host token (written, never read back by the controller) is in its Secret; no secret in the route table.
+      const token = await admin.get<KubeObject & { data?: Record<string, string> }>(Core.Secret, apps, "t-devtunnel");
+      expect(Buffer.from(token.data?.token ?? "", "base64").length).toBeGreaterThan(0);
+      expect(JSON.stringify(table.data)).not.toContain(Buffer.from(token.data!.token!, "base64").toString());
+      // The host's Role, which the controller could grant only because it holds those verbs itself.
+      const hostAs = `--as=system:serviceaccount:${apps}:t-devtunnel`;
+      const hostCan = async (...args: string[]) => (await kubectl(["auth", "can-i", ...args, "-n", apps, hostAs])).stdout.trim();
+      expect(await hostCan("watch", "configmaps/t-devtunnel")).toBe("yes");
+      expect(await hostCan("patch", "configmaps/t-devtunnel-status")).toBe("yes");
+      expect(await hostCan("patch", "configmaps/t-devtunnel")).toBe("no");
+      expect(await hostCan("get", "secrets/t-devtunnel")).toBe("no");
+      // The binding's route holds its port (a reservation) and waits for the host.
+      await eventually(async () => {
+        const b = await admin.get<WithStatus & { status?: { routes?: Array<{ name: string; ready: boolean; reason?: string; reservation?: { id: string } }> } }>(TunnelBindingResource, apps, "b");
+        expect(b.status?.routes).toEqual([expect.objectContaining({ name: "web", ready: false, reservation: expect.objectContaining({ id: "port" }) })]);
+      }, 20_000);
+
+      // Deleted: cleanup removes the host Deployment and the dev tunnel, then the finalizer.
+      await admin.delete(TunnelResource, apps, "t");
+      await eventually(async () => {
+        const gone = await admin.get(TunnelResource, apps, "t").then(() => false, (e: unknown) => e instanceof ApiError && e.status === 404);
+        if (!gone) throw new Error("the Tunnel is still there");
+      }, 20_000);
+      expect(service.service.tunnels.has(devTunnelId!)).toBe(false);
+      // Nothing the controller did was refused (RBAC or admission policies).
+      expect(await forbidden(manager)).toBe(0);
+    } finally {
+      await manager?.stop();
+      await fake?.stop();
       await deleteTestNamespace(kc, apps);
     }
   });
