@@ -1,8 +1,9 @@
 // `npm start`: runs every KTube controller against the current cluster, or, with no
-// kubeconfig, against a local control plane with fake Cloudflare and ngrok accounts so
-// the examples can be applied and watched end to end.
+// kubeconfig, against a local control plane with fake Cloudflare, ngrok and Dev Tunnels
+// services so the examples can be applied and watched end to end.
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
+import { FakeDevTunnels } from "@ktube/fake-devtunnels";
 import { FakeNgrok } from "@ktube/fake-ngrok";
 import { startWithCrds, type ControlPlane } from "@ktube/testenv";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -14,6 +15,7 @@ const ROOT = join(import.meta.dirname, "..");
 const CONTROLLERS: Array<{ name: string; main: string; probe: number; metrics: number; args: string[] }> = [
   { name: "cloudflare-controller", main: "apps/cloudflare-controller/src/main.ts", probe: 8081, metrics: 8080, args: [] },
   { name: "ngrok-controller", main: "apps/ngrok-controller/src/main.ts", probe: 8083, metrics: 8082, args: [] },
+  { name: "devtunnels-controller", main: "apps/devtunnels-controller/src/main.ts", probe: 8085, metrics: 8084, args: [] },
 ];
 const NAMESPACE = process.env.KTUBE_NAMESPACE ?? "ktube-system";
 const DEMO_ACCOUNT = "0123456789abcdef0123456789abcdef"; // the account id examples/cloudflare.yaml uses
@@ -24,6 +26,7 @@ const local = !existsSync(existing);
 let controlPlane: ControlPlane | undefined;
 let fake: FakeCloudflare | undefined;
 let ngrok: FakeNgrok | undefined;
+let devtunnels: FakeDevTunnels | undefined;
 const children: ChildProcess[] = [];
 let kubeconfig = existing;
 const env: NodeJS.ProcessEnv = { ...process.env, LOG_FORMAT: process.env.LOG_FORMAT ?? "text" };
@@ -33,6 +36,7 @@ async function stop(code = 0): Promise<never> {
   await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)))));
   await fake?.stop();
   await ngrok?.stop();
+  await devtunnels?.stop();
   await controlPlane?.stop();
   process.exit(code);
 }
@@ -65,6 +69,13 @@ if (local) {
   CONTROLLERS[1]!.args.push(`--ngrok-server-addr=${ngrok.serverAddr}`, `--ngrok-ca-file=${ca}`, `--ngrok-api-url=${ngrok.apiUrl}`);
   await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: "ngrok" }, stringData: { authtoken, apiKey } } });
   say(`fake ngrok cloud: agent ingress ${ngrok.serverAddr}, API ${ngrok.apiUrl} (authtoken and API key in ${NAMESPACE}/ngrok)`);
+  // And the Dev Tunnels service (management API, relay, Entra), with the app examples/devtunnels.yaml names.
+  devtunnels = new FakeDevTunnels({ clusterId: "euw" });
+  devtunnels.addApp("contoso.onmicrosoft.com", "00000000-0000-0000-0000-000000000001", "demo-client-secret");
+  await devtunnels.start();
+  CONTROLLERS[2]!.args.push(`--devtunnels-service-url=${devtunnels.serviceUrl}`, `--entra-authority-url=${devtunnels.entra.authority}`);
+  await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: "devtunnels" }, stringData: { clientSecret: "demo-client-secret" } } });
+  say(`fake Dev Tunnels service at ${devtunnels.serviceUrl} (Entra app of examples/devtunnels.yaml; its secret in ${NAMESPACE}/devtunnels)`);
 } else {
   const kc = new KubeConfig();
   kc.loadFromFile(existing);
@@ -90,5 +101,6 @@ if (local) {
   say("try it:  kubectl create namespace platform; kubectl create namespace shop; kubectl label namespace shop ktube.dev/tunnel-access=home");
   say("         kubectl apply -f examples/cloudflare.yaml && kubectl get ktube -A");
   say("         kubectl apply -f examples/ngrok.yaml       (the agents need a kubelet: the Tunnel waits in AgentsStarting)");
+  say("         kubectl create namespace demo; kubectl apply -f examples/devtunnels.yaml   (likewise the host: HostStarting)");
 }
 say("Ctrl-C stops everything");

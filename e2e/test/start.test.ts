@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 describe("npm start", () => {
-  it("runs the controllers on a local control plane where the Cloudflare and ngrok providers become Ready", async () => {
+  it("runs the controllers on a local control plane where the Cloudflare, ngrok and Dev Tunnels providers become Ready", async () => {
     const home = mkdtempSync(join(tmpdir(), "ktube-start-home-"));
     child = spawn(process.execPath, [join(ROOT, "scripts", "start.ts")], {
       cwd: ROOT,
@@ -58,6 +58,13 @@ describe("npm start", () => {
     await eventually(async () => {
       const { stdout } = await k(["get", "tp", "ngrok", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].reason}"]);
       expect(stdout).toBe("CredentialsVerified");
+    }, 30_000, 250);
+    // And the Dev Tunnels controller, against the fake service: the example's dev tunnel is made.
+    await k(["create", "namespace", "demo"]);
+    expect((await k(["apply", "-f", join(ROOT, "examples", "devtunnels.yaml")])).code).toBe(0);
+    await eventually(async () => {
+      const { stdout } = await k(["-n", "demo", "get", "tun", "preview", "-o", "jsonpath={.status.tunnelId}/{.status.region}"]);
+      expect(stdout).toMatch(/^kt-[0-9a-f]{16}\/euw$/);
     }, 30_000, 250);
     child.kill("SIGINT");
     const code = await new Promise((resolve) => child!.once("exit", resolve));
