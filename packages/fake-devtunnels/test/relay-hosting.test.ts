@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "@jest/globals";
 import { createServer, request } from "node:http";
 import { connect } from "node:net";
+import type { Duplex } from "node:stream";
 import { ConnectionStatus } from "@microsoft/dev-tunnels-connections";
 import { TunnelAccessControlEntryType, TunnelAccessScopes } from "@microsoft/dev-tunnels-contracts";
 import { HOST_PROTOCOL_V1, HOST_PROTOCOL_V2, type HostProtocol } from "../src/relay/index.ts";
@@ -157,7 +158,9 @@ describe("nothing to reach", () => {
 describe("upgrades and SDK clients", () => {
   it("an HTTP Upgrade (WebSocket) is piped both ways through web forwarding", async () => {
     const backend = createServer();
-    backend.on("upgrade", (req, socket) => {
+    const upgraded: Duplex[] = [];
+    backend.on("upgrade", (req, socket: Duplex) => {
+      upgraded.push(socket);
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Seen-Host: ${req.headers.host}\r\n\r\n`);
       socket.on("data", (d: Buffer) => socket.write(`echo:${d.toString()}`));
     });
@@ -175,6 +178,7 @@ describe("upgrades and SDK clients", () => {
     await eventually(() => expect(received).toContain("echo:ping"));
     expect(received).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*X-Seen-Host: localhost\r\n/);
     socket.destroy();
+    for (const s of upgraded) s.destroy(); // a server does not track upgraded sockets
     backend.closeAllConnections();
     await new Promise((resolve) => backend.close(resolve));
     expect(h.relay.webRequests.map((r) => [r.upgrade, r.relayStatus])).toEqual([[true, undefined]]);

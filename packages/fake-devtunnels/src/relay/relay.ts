@@ -292,7 +292,13 @@ export class Relay {
       request.reject(404, REJECTION_REASONS[404]);
       return;
     }
-    const tunnelId = decodeURIComponent(match[1]!);
+    let tunnelId: string;
+    try {
+      tunnelId = decodeURIComponent(match[1]!);
+    } catch {
+      request.reject(400, REJECTION_REASONS[400]);
+      return;
+    }
     const injected = this.rejections.get(tunnelId)?.shift();
     if (injected !== undefined) {
       this.reject(request, tunnelId, injected, "injected by the test");
