@@ -81,6 +81,15 @@ describe("Dev Tunnels faults", () => {
     expect(await h.fake.httpGet(s.routes![0]!.url!, "/over-tls")).toEqual({ status: 200, body: "secure /over-tls" });
   });
 
+  it("reports the service's tunnel quota on the Tunnel it stops, in the service's words", async () => {
+    const mine = [...h.fake.service.tunnels.values()].filter((t) => t.owner === "sp-11111111-2222-3333-4444-555555555555").length;
+    h.fake.service.limits.maxTunnelsPerUser = mine;
+    await h.client.create(TunnelResource, tunnel(ns, "one-too-many", `dt-${h.id}`) as KubeObject);
+    const s = await waitForKtubeCondition(h.kc, "Tunnel", ns, "one-too-many", "Ready", { status: "False", reason: "QuotaExceeded" }, 30_000);
+    expect(s.conditions!.find((c) => c.type === "Ready")!.message).toMatch(/limit/i);
+    h.fake.service.limits.maxTunnelsPerUser = 10;
+  });
+
   it("accepts a raw token for short demos, and reports one the service refuses", async () => {
     const good = h.fake.service.addUserToken("sp-demo");
     await h.client.create(Core.Secret, { metadata: { name: "dt-token", namespace: h.controllerNs }, stringData: { good, bad: "not-a-token" } } as KubeObject);

@@ -30,6 +30,11 @@ export function fromSdkError(error: unknown, what: string): ProviderError {
   const status = statusOf(error);
   const detail = detailOf(e?.response?.data) ?? String(e?.message ?? error);
   const message = `${what}: ${detail}`;
+  // A limit (tunnels per identity, ports per tunnel) is a problem body naming it, on a 403 or,
+  // as the VS Code CLI expects, a 429: not a rate limit to wait out, a quota to report.
+  if ((status === 403 || status === 429) && /resource limit exceeded|limit \w+ exceeded|per ?user|quota/i.test(detail)) {
+    return new ProviderError("QuotaExceeded", message, { status });
+  }
   switch (status) {
     case 401:
       return new ProviderError("InvalidCredentials", message, { status, terminal: true });
