@@ -63,6 +63,27 @@ describe("Dev Tunnels faults", () => {
     expect(ktubeTunnels().filter((t) => t.tunnel.labels?.includes(tunnelLabel(uid)))).toHaveLength(1);
   });
 
+  it("makes no second tunnel when the controller process is SIGKILLed while the service creates one", async () => {
+    await h.stopController();
+    // The service makes the tunnel and never answers: the controller is killed waiting.
+    h.fake.management.injectFault("createTunnel", { count: 1, kind: "timeout", when: "after" });
+    const first = h.startProcess();
+    await h.client.create(TunnelResource, tunnel(ns, "killed", `dt-${h.id}`) as KubeObject);
+    const uid = (await h.client.get(TunnelResource, ns, "killed")).metadata!.uid!;
+    await eventually(() => expect(ktubeTunnels().filter((t) => t.tunnel.labels?.includes(tunnelLabel(uid)))).toHaveLength(1), 30_000);
+    await first.kill();
+    const second = h.startProcess();
+    const s = await eventually(async () => {
+      const st = await ktubeStatus(h.kc, "Tunnel", ns, "killed");
+      if (!st.tunnelId) throw new Error("no tunnel id yet");
+      return st;
+    }, 30_000);
+    expect(s.tunnelId).toBe(devTunnelId(`test-${h.id}`, uid));
+    expect(ktubeTunnels().filter((t) => t.tunnel.labels?.includes(tunnelLabel(uid)))).toHaveLength(1);
+    await second.stop();
+    await h.startController();
+  });
+
   it("keeps a private tunnel's ports closed to anonymous visitors", async () => {
     await h.client.create(TunnelResource, tunnel(ns, "private", `dt-${h.id}`, { access: "Private" }) as KubeObject);
     await h.runHost(ns, "private");

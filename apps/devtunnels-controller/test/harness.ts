@@ -6,7 +6,8 @@ import { Core } from "@ktube/api";
 import { FakeDevTunnels } from "@ktube/fake-devtunnels";
 import { CONNECTOR_ENV, registerProviderControllers, type ProviderKit } from "@ktube/provider-kit";
 import { createLogger, KubeClient, Manager, type KubeObject } from "@ktube/runtime";
-import { createTestNamespace, deleteTestNamespace, eventually, LocalKubelet, testKubeConfig, type LocalPod } from "@ktube/testenv";
+import { createTestNamespace, deleteTestNamespace, eventually, LocalKubelet, testKubeConfig, TestProcess, type LocalPod } from "@ktube/testenv";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
@@ -29,6 +30,8 @@ export interface Harness {
   kit?: ProviderKit<DevTunnelsSession>;
   startController(options?: Partial<DevTunnelsPluginOptions>): Promise<Manager>;
   stopController(): Promise<void>;
+  /** Runs the real program (src/main.ts) as a child process (for crash tests: killed with real signals). */
+  startProcess(): TestProcess;
   /** Makes the host Deployment's Pod and runs it (a LocalKubelet); waits for the Deployment first. */
   runHost(namespace: string, tunnel: string): Promise<LocalPod>;
   /** Where Services are reached from this machine: `svc.ns.svc.cluster.local:80` -> `127.0.0.1:PORT`. */
@@ -53,6 +56,7 @@ export async function createHarness(): Promise<Harness> {
   await client.create(Core.Secret, { metadata: { name: "devtunnels", namespace: controllerNs }, stringData: { clientSecret: CLIENT_SECRET } } as KubeObject);
   const kubelet = new LocalKubelet(kc, { command: () => [process.execPath, "--disable-warning=ExperimentalWarning", MAIN] });
   const upstreams: Record<string, string> = {};
+  const processes: TestProcess[] = [];
 
   const h: Harness = {
     kc,
@@ -78,6 +82,25 @@ export async function createHarness(): Promise<Harness> {
       await manager.start();
       return manager;
     },
+    startProcess() {
+      const args = [
+        "--disable-warning=ExperimentalWarning",
+        MAIN,
+        `--kubeconfig=${process.env.KUBECONFIG}`,
+        `--namespace=${controllerNs}`,
+        `--provider-selector=ktube.dev/test-harness=${id}`,
+        "--leader-elect=false",
+        "--health-probe-bind-address=127.0.0.1:0",
+        "--metrics-bind-address=127.0.0.1:0",
+        `--owner-id=test-${id}`,
+        "--host-image=ktube/devtunnels-controller:test",
+        `--devtunnels-service-url=${fake.serviceUrl}`,
+        `--entra-authority-url=${fake.entra.authority}`,
+      ];
+      const started = new TestProcess(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: process.env.KTUBE_TEST_LOG ?? "info" } }));
+      processes.push(started);
+      return started;
+    },
     async stopController() {
       await manager?.stop();
       manager = undefined;
@@ -97,6 +120,7 @@ export async function createHarness(): Promise<Harness> {
       return ns;
     },
     async close() {
+      await Promise.all(processes.map((p) => p.stop()));
       await kubelet.close();
       await h.stopController();
       await fake.stop();

@@ -115,6 +115,13 @@ describe("Dev Tunnels controller", () => {
     await eventually(async () => expect(await h.fake.httpGet(web, "/after-drop")).toEqual({ status: 200, body: "web /after-drop" }), 30_000);
   });
 
+  it("keeps hosting while the controller is down", async () => {
+    const web = await urlOf("site", "web");
+    await h.stopController();
+    expect(await h.fake.httpGet(web, "/no-controller")).toEqual({ status: 200, body: "web /no-controller" });
+    await h.startController();
+  });
+
   it("re-creates a dev tunnel the service expired, with the same id and URLs, and says so", async () => {
     const web = await urlOf("site", "web");
     h.fake.service.tunnels.get(tunnelId)!.expires = Date.now() - 1;
