@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { API_VERSION, cel, Conditions, immutable, ObjectMeta, SecretKeyRef } from "./common.ts";
+import { API_VERSION, cel, Conditions, immutable, ObjectMeta, ObjectName, SecretKeyRef } from "./common.ts";
 
 export const PROVIDER_TYPES = ["cloudflare", "ngrok", "devtunnels", "edge"] as const;
 export const ProviderType = z.enum(PROVIDER_TYPES);
@@ -68,12 +68,30 @@ export const DevTunnelsProviderSpec = z
   .meta(cel({ rule: "has(self.entra) != has(self.tokenSecretRef)", message: "set exactly one of entra (recommended) or tokenSecretRef" }));
 
 export const EdgeProviderSpec = z.object({
-  envoyVersion: z
-    .string()
-    .max(32)
-    .regex(/^v?[0-9]+\.[0-9]+\.[0-9]+$/, "must be a version such as 1.36.2")
+  sshSecretRef: z
+    .object({ name: ObjectName })
+    .describe(
+      "Secret in the controller's namespace with `privateKey` (OpenSSH or PEM), optional `passphrase`, and `knownHosts` (the host keys of every VPS of this provider, as `ssh-keyscan` prints them: KTube refuses a VPS whose key is not there).",
+    ),
+  envoy: z
+    .object({
+      version: z
+        .string()
+        .max(32)
+        .regex(/^v?[0-9]+\.[0-9]+\.[0-9]+$/, "must be a version such as 1.36.2")
+        .describe("The Envoy version installed on enrolled VPSes."),
+      sha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, "must be a lowercase hex SHA-256")
+        .describe("The SHA-256 of the Envoy binary at url: a download that does not match is refused."),
+      url: z
+        .string()
+        .max(2048)
+        .regex(/^https:\/\/[^\s]+$/, "must be an https URL")
+        .describe("Where the VPS downloads the Envoy binary from."),
+    })
     .optional()
-    .describe("The Envoy version installed on enrolled VPSes (default: the controller's)."),
+    .describe("The Envoy binary to install, pinned by checksum (default: the controller's pinned release)."),
   uplinkImage: z.string().max(512).optional().describe("The uplink pod image (default: the controller's)."),
 });
 

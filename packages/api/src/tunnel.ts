@@ -103,6 +103,20 @@ export const DevTunnelsTunnelSpec = z.object({
     .describe("Public: anyone with a route's URL may connect (anonymous connect access). Private: no anonymous access. Default: Public."),
 });
 
+/** A CEL expression: is `port` inside one of the tunnel's listen-port ranges? */
+const inListenPorts = (port: string): string => `self.edge.listenPorts.exists(r, ${port} >= r.from && ${port} <= (has(r.to) ? r.to : r.from))`;
+
+const EDGE_PORTS_APART: CelRule[] = [
+  {
+    rule: `!has(self.edge) || !(${inListenPorts("self.edge.wireguard.listenPort")})`,
+    message: "edge.wireguard.listenPort must not be one of edge.listenPorts (the VPS needs it for the tunnel itself)",
+  },
+  {
+    rule: `!has(self.edge) || !(${inListenPorts("self.edge.ssh.port")})`,
+    message: "edge.ssh.port must not be one of edge.listenPorts (the controller reaches the VPS on it)",
+  },
+];
+
 const IPv4Cidr = z
   .string()
   .max(18)
@@ -114,17 +128,32 @@ export const EdgeTunnelSpec = z.object({
     .min(1)
     .max(253)
     .describe("The VPS's public address (IP or DNS name), used for SSH and as the tunnels' endpoint."),
-  ssh: z.object({
-    port: Port.default(22),
-    user: z.string().min(1).max(32).regex(/^[a-z_][a-z0-9_-]*$/).default("root"),
-    secretRef: z
-      .object({ name: ObjectName })
-      .describe("Secret in the tunnel's namespace with `privateKey` and `knownHosts` (the VPS's pinned host key)."),
-    insecureSkipHostKeyVerification: z
-      .boolean()
-      .default(false)
-      .describe("Trust the VPS's host key on first use instead of requiring `knownHosts`. Not for production."),
-  }),
+  ssh: z
+    .object({
+      port: Port.default(22),
+      user: z.string().min(1).max(32).regex(/^[a-z_][a-z0-9_-]*$/).default("root"),
+      insecureSkipHostKeyVerification: z
+        .boolean()
+        .default(false)
+        .describe("Accept whatever host key the VPS presents instead of the provider's `knownHosts` (the key seen is still reported). Not for production."),
+    })
+    .default({ port: 22, user: "root", insecureSkipHostKeyVerification: false })
+    .describe("How the controller reaches the VPS; the key and the pinned host keys are the TunnelProvider's (spec.edge.sshSecretRef)."),
+  listenPorts: z
+    .array(
+      z
+        .object({
+          from: Port,
+          to: Port.optional().describe("The last port of a range; unset: the single port `from`."),
+        })
+        .meta(cel({ rule: "!has(self.to) || self.to >= self.from", message: "to must not be below from" })),
+    )
+    .min(1)
+    .max(32)
+    .default([{ from: 80 }, { from: 443 }])
+    .describe(
+      "The public ports bindings may listen on (routes[].listenPort). The VPS's firewall opens only these and the WireGuard port. Default: 80 and 443.",
+    ),
   wireguard: z
     .object({
       listenPort: Port.default(51821),
@@ -186,6 +215,7 @@ export const TunnelSpec = z
         message: "set at most one provider block (cloudflare, ngrok, devtunnels or edge), the one of the provider's type",
       },
       EXISTING_TUNNEL_ID_IMMUTABLE,
+      ...EDGE_PORTS_APART,
     ),
   );
 

@@ -170,7 +170,7 @@ describe("kubectl", () => {
       apiVersion: `${GROUP}/${VERSION}`,
       kind: "TunnelProvider",
       metadata: { name: "printer-provider" },
-      spec: { type: "edge", edge: {} },
+      spec: { type: "edge", edge: { sshSecretRef: { name: "vps-ssh" } } },
     }));
     const tb = await k(["get", "tb"]);
     expect(tb.stdout.split("\n")[0]).toMatch(/^NAME\s+TUNNEL\s+READY\s+URL\s+AGE$/);

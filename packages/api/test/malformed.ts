@@ -26,7 +26,7 @@ export const binding = (routes: Obj[], extra: Obj = {}): Obj => ({
 const cfSecret = { name: "cf", key: "token" };
 const cloudflare = { accountId: "0123456789abcdef0123456789abcdef", apiTokenSecretRef: cfSecret };
 const web = { name: "web", hostname: "shop.example.com", service: { name: "web", port: 80 } };
-const edge = { address: "203.0.113.10", ssh: { secretRef: { name: "vps" } } };
+const edge = { address: "203.0.113.10" };
 
 export interface RejectCase {
   what: string;
@@ -44,7 +44,7 @@ export const CREATE_CASES: RejectCase[] = [
   },
   {
     what: "two provider blocks",
-    object: provider({ type: "cloudflare", cloudflare, edge: {} }),
+    object: provider({ type: "cloudflare", cloudflare, edge: { sshSecretRef: { name: "vps-ssh" } } }),
     message: "spec.type is cloudflare: set spec.cloudflare and no other provider block",
   },
   {
@@ -142,8 +142,33 @@ export const CREATE_CASES: RejectCase[] = [
   },
   {
     what: "SSH port out of range",
-    object: tunnel({ providerRef: { name: "p" }, edge: { ...edge, ssh: { port: 70000, secretRef: { name: "vps" } } } }),
+    object: tunnel({ providerRef: { name: "p" }, edge: { ...edge, ssh: { port: 70000 } } }),
     message: "spec.edge.ssh.port in body should be less than or equal to 65535",
+  },
+  {
+    what: "edge listen-port range upside down",
+    object: tunnel({ providerRef: { name: "p" }, edge: { ...edge, listenPorts: [{ from: 9000, to: 8000 }] } }),
+    message: "to must not be below from",
+  },
+  {
+    what: "the WireGuard port among the listen ports",
+    object: tunnel({ providerRef: { name: "p" }, edge: { ...edge, listenPorts: [{ from: 51000, to: 52000 }] } }),
+    message: "edge.wireguard.listenPort must not be one of edge.listenPorts",
+  },
+  {
+    what: "the SSH port among the listen ports",
+    object: tunnel({ providerRef: { name: "p" }, edge: { ...edge, listenPorts: [{ from: 22 }, { from: 443 }] } }),
+    message: "edge.ssh.port must not be one of edge.listenPorts",
+  },
+  {
+    what: "edge provider without its SSH Secret",
+    object: provider({ type: "edge", edge: { envoy: { version: "1.36.2", sha256: "a".repeat(64), url: "https://example.com/envoy" } } }),
+    message: "spec.edge.sshSecretRef: Required value",
+  },
+  {
+    what: "Envoy pinned without a usable checksum",
+    object: provider({ type: "edge", edge: { sshSecretRef: { name: "vps-ssh" }, envoy: { version: "1.36.2", sha256: "nope", url: "https://example.com/envoy" } } }),
+    message: "spec.edge.envoy.sha256 in body should match",
   },
   {
     what: "health check interval not a duration",
@@ -261,7 +286,7 @@ const EXISTING_ID_IMMUTABLE = "spec.cloudflare.existingTunnelId: Invalid value: 
 export const UPDATE_CASES: UpdateCase[] = [
   {
     what: "provider type changed",
-    before: provider({ type: "edge", edge: {} }, "immutable-type"),
+    before: provider({ type: "edge", edge: { sshSecretRef: { name: "vps-ssh" } } }, "immutable-type"),
     after: provider({ type: "cloudflare", cloudflare }, "immutable-type"),
     message: "spec.type is immutable",
   },
