@@ -6,3 +6,4 @@ export { freePort, sleep } from "./process.ts";
 export { ktubeStatus, conditionOf, waitForKtubeCondition, TestProcess, type KtubeKind, type KtubeStatus, type ObjectCondition } from "./ktube-objects.ts";
 export { kubeConfigAs } from "./service-account.ts";
 export { LocalKubelet, type LocalKubeletOptions, type LocalPod } from "./local-kubelet.ts";
+export { startVps, type Vps, type VpsExecResult, type VpsOptions } from "./vps.ts";
