@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
 import { PatchType, type KubeObject } from "@ktube/runtime";
-import { eventually, ktubeStatus, waitForKtubeCondition, type LocalPod } from "@ktube/testenv";
+import { afterCreationSecond, eventually, ktubeStatus, waitForKtubeCondition, type LocalPod } from "@ktube/testenv";
 import { binding, CLIENT_SECRET, createHarness, devtunnelsProvider, service, startBackend, tunnel, type Harness } from "./harness.ts";
 
 let h: Harness;
@@ -100,6 +100,8 @@ describe("Dev Tunnels controller", () => {
 
   it("refuses the route past the 10-port limit with PortLimitExceeded, the youngest binding's", async () => {
     const routes = Array.from({ length: 9 }, (_, i) => ({ name: `r${i}`, service: { name: "web", port: 80 } }));
+    // Strictly younger than "site" (ages have one-second resolution; ties go by name).
+    await afterCreationSecond(await h.client.get(TunnelBindingResource, ns, "site"));
     await h.client.create(TunnelBindingResource, binding(ns, "many", "dev", routes) as KubeObject);
     const s = await waitForKtubeCondition(h.kc, "TunnelBinding", ns, "many", "Ready", { status: "False", reason: "PortLimitExceeded" }, 30_000);
     expect(s.routes!.filter((r) => r.ready)).toHaveLength(8);

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
 import type { KubeObject } from "@ktube/runtime";
-import { eventually, ktubeStatus, waitForKtubeCondition } from "@ktube/testenv";
+import { afterCreationSecond, eventually, ktubeStatus, waitForKtubeCondition } from "@ktube/testenv";
 import { createTestCa, type IssuedCert } from "@ktube/fake-ngrok";
 import https from "node:https";
 import net from "node:net";
@@ -108,6 +108,8 @@ describe("ngrok controller", () => {
   });
 
   it("refuses a second binding's claim on a hostname and path another binding holds, naming it", async () => {
+    // Strictly younger than the holder (ages have one-second resolution; ties go by name).
+    await afterCreationSecond(await h.client.get(TunnelBindingResource, ns, "shop"));
     await h.client.create(TunnelBindingResource, binding(ns, "late", "home", [{ name: "api", hostname: host, path: "/api", service: { name: "web", port: 80 } }]) as KubeObject);
     const s = await waitForKtubeCondition(h.kc, "TunnelBinding", ns, "late", "Accepted", { status: "False", reason: "Conflict" });
     expect(s.conditions!.find((c) => c.type === "Accepted")!.message).toContain(`${ns}/shop`);

@@ -58,6 +58,18 @@ export async function waitForKtubeCondition(
   }, timeoutMs, 100);
 }
 
+/**
+ * Waits until `creationTimestamp` is in a past second. Objects are ordered by it (then by
+ * namespace/name), and it has one-second resolution: an object created after this returns is
+ * strictly younger, whatever its name.
+ */
+export async function afterCreationSecond(object: { metadata?: { creationTimestamp?: string | Date } }): Promise<void> {
+  const created = new Date(object.metadata?.creationTimestamp ?? 0).getTime();
+  await eventually(() => {
+    if (Date.now() < created + 1000) throw new Error("still in the creation second");
+  }, 2_000, 50);
+}
+
 /** A program a test runs as a real process, killed with real signals. */
 export class TestProcess {
   readonly child: ChildProcess;
