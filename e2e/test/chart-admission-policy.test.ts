@@ -12,7 +12,7 @@ import { createTestNamespace, deleteTestNamespace, ensureHelm, eventually, kubec
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { kubeConfigAs } from "./service-account.ts";
+import { kubeConfigAs } from "@ktube/testenv";
 
 const run = promisify(execFile);
 const CLOUDFLARE = join(import.meta.dirname, "..", "..", "charts", "ktube", "charts", "cloudflare-controller");
@@ -96,7 +96,7 @@ beforeAll(async () => {
   apps = await createTestNamespace(kc, "policy-apps");
   installed = await install(await helmTemplate());
 
-  const asController = await kubeConfigAs(kc, admin, release, FULLNAME);
+  const asController = await kubeConfigAs(kc, release, FULLNAME);
   controller = new KubeClient(asController);
 
   // A real owner for the controller's objects (no controller serves it here: only its uid matters).
@@ -301,7 +301,7 @@ describe("the ngrok-controller chart's admission policies", () => {
     ngRelease = await createTestNamespace(kc, "ktube-ngpolicy");
     ngApps = await createTestNamespace(kc, "ngpolicy-apps");
     ngInstalled = await install(await ngTemplate());
-    ng = new KubeClient(await kubeConfigAs(kc, admin, ngRelease, FULL));
+    ng = new KubeClient(await kubeConfigAs(kc, ngRelease, FULL));
     home = await admin.create(TunnelResource, { metadata: { name: "home", namespace: ngApps }, spec: { providerRef: { name: "unserved" } } });
     // Barrier, as above: once an unmarked ConfigMap is refused, policies, bindings and RBAC are in force.
     await eventually(async () => {
@@ -476,7 +476,7 @@ describe("the devtunnels-controller chart's admission policies", () => {
     dtRelease = await createTestNamespace(kc, "ktube-dtpolicy");
     dtApps = await createTestNamespace(kc, "dtpolicy-apps");
     dtInstalled = await install(await dtTemplate());
-    dt = new KubeClient(await kubeConfigAs(kc, admin, dtRelease, FULL));
+    dt = new KubeClient(await kubeConfigAs(kc, dtRelease, FULL));
     home = await admin.create(TunnelResource, { metadata: { name: "home", namespace: dtApps }, spec: { providerRef: { name: "unserved" } } });
     // Barrier, as above: once an unmarked ConfigMap is refused, policies, bindings and RBAC are in force.
     await eventually(async () => {

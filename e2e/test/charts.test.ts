@@ -13,7 +13,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
-import { kubeConfigAs } from "./service-account.ts";
+import { kubeConfigAs } from "@ktube/testenv";
 
 const run = promisify(execFile);
 const CHARTS = join(import.meta.dirname, "..", "..", "charts");
@@ -382,7 +382,7 @@ describe("the controller with only the chart's RBAC", () => {
     expect((await kubectl(["auth", "can-i", "list", "secrets", "-n", ns, `--as=${sa}`])).stdout.trim()).toBe("yes");
     expect((await kubectl(["auth", "can-i", "update", "tunnelbindings.ktube.dev", "-n", "default", `--as=${sa}`])).stdout.trim()).toBe("no");
 
-    const asController = await kubeConfigAs(kc, admin, ns, "ktube-cloudflare-controller");
+    const asController = await kubeConfigAs(kc, ns, "ktube-cloudflare-controller");
 
     // Barrier: the policies are enforced (a write the controller must never make is refused)
     // before the controller runs, so "no 403" below also proves they never refuse its real writes.
@@ -483,7 +483,7 @@ describe("the ngrok controller with only the chart's RBAC", () => {
     expect(await can("update", "tunnelbindings.ktube.dev", "-n", "default")).toBe("no");
     expect(await can("create", "pods", "-n", "default")).toBe("no");
 
-    const asController = await kubeConfigAs(kc, admin, ns, SA);
+    const asController = await kubeConfigAs(kc, ns, SA);
     // Barrier: the policies are enforced before the controller runs, so "no 403" below also
     // proves they never refuse its real writes.
     const asControllerClient = new KubeClient(asController);
@@ -628,7 +628,7 @@ describe("the Dev Tunnels controller with only the chart's RBAC", () => {
     expect(await can("update", "tunnelbindings.ktube.dev", "-n", "default")).toBe("no");
     expect(await can("create", "pods", "-n", "default")).toBe("no");
 
-    const asController = await kubeConfigAs(kc, admin, ns, SA);
+    const asController = await kubeConfigAs(kc, ns, SA);
     // Barrier: the policies are enforced before the controller runs, so "no 403" below also
     // proves they never refuse its real writes.
     const asControllerClient = new KubeClient(asController);

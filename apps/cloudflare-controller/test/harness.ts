@@ -4,8 +4,8 @@ import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource, ty
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
 import { registerProviderControllers, type ProviderKit } from "@ktube/provider-kit";
 import { createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
-import { createTestNamespace, deleteTestNamespace, eventually, testKubeConfig } from "@ktube/testenv";
-import { spawn, type ChildProcess } from "node:child_process";
+import { createTestNamespace, deleteTestNamespace, eventually, testKubeConfig, TestProcess, waitForKtubeCondition } from "@ktube/testenv";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { cloudflaredName, MANAGED_BY } from "../src/manifests/cloudflared.ts";
@@ -31,7 +31,7 @@ export interface Harness {
   startController(options?: Partial<CloudflarePluginOptions> & { providerSelector?: string }): Promise<Manager>;
   stopController(): Promise<void>;
   /** Runs the real program (src/main.ts) as a child process, as a cluster would. */
-  startProcess(extraArgs?: string[]): ControllerProcess;
+  startProcess(extraArgs?: string[]): TestProcess;
   namespace(prefix: string, labels?: Record<string, string>): Promise<string>;
   /** The namespaces this test file made (its objects live only there). */
   namespaces: string[];
@@ -46,7 +46,7 @@ export async function createHarness(): Promise<Harness> {
   fake.addToken(TOKEN, [account]);
   await fake.start();
   const namespaces: string[] = [];
-  const processes: ControllerProcess[] = [];
+  const processes: TestProcess[] = [];
   const id = randomBytes(3).toString("hex");
   const controllerNs = await createTestNamespace(kc, "ktube-system");
   namespaces.push(controllerNs);
@@ -96,7 +96,7 @@ export async function createHarness(): Promise<Harness> {
         ...extraArgs,
       ];
       const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: process.env.KTUBE_TEST_LOG ?? "info" } });
-      const started = new ControllerProcess(child);
+      const started = new TestProcess(child);
       processes.push(started);
       return started;
     },
@@ -120,31 +120,7 @@ export async function createHarness(): Promise<Harness> {
 }
 
 /** The controller program running as a child process (for crash tests: killed with real signals). */
-export class ControllerProcess {
-  readonly child: ChildProcess;
-  /** Everything it logged (JSON lines), to check what it said and what it never said. */
-  output = "";
-  readonly exited: Promise<number | null>;
-
-  constructor(child: ChildProcess) {
-    this.child = child;
-    child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
-    child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
-    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-  }
-
-  /** SIGKILL: no shutdown handler runs, nothing is flushed or released. */
-  async kill(): Promise<void> {
-    this.child.kill("SIGKILL");
-    await this.exited;
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill("SIGTERM");
-    await this.exited;
-  }
-}
+export { TestProcess as ControllerProcess } from "@ktube/testenv";
 
 export const provider = (h: Harness, name: string, spec: Record<string, unknown>) => ({
   apiVersion: "ktube.dev/v1alpha1",
@@ -200,14 +176,7 @@ export async function waitForCondition(
   state: { status: string; reason?: string },
   timeoutMs = 20_000,
 ): Promise<Status> {
-  return eventually(async () => {
-    const s = await status(h, kind, namespace, name);
-    const c = condition(s, type);
-    if (c?.status !== state.status || (state.reason && c.reason !== state.reason)) {
-      throw new Error(`${kind} ${namespace ?? ""}/${name}: ${type} is ${c?.status}/${c?.reason} (${c?.message}), want ${state.status}/${state.reason ?? "*"}`);
-    }
-    return s;
-  }, timeoutMs, 100);
+  return (await waitForKtubeCondition(h.kc, kind, namespace, name, type, state, timeoutMs)) as Status;
 }
 
 /**
