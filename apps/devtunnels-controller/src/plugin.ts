@@ -73,8 +73,8 @@ export function devtunnelsPlugin(options: DevTunnelsPluginOptions): ProviderPlug
   let sweep: Controller | undefined;
   /** When each Tunnel's host token was last written (by Tunnel uid). */
   const tokenWritten = new Map<string, number>();
-  /** Ports by route key, as soon as they are planned (binding status catches up). */
-  const portOf = new Map<string, number>();
+  /** Each Tunnel's last port plan (by uid): route key -> port, until the bindings' status records them. */
+  const portOf = new Map<string, Map<string, number>>();
   const renewMs = options.tokenRenewMs ?? 12 * 3600_000;
 
   return {
@@ -125,16 +125,19 @@ export function devtunnelsPlugin(options: DevTunnelsPluginOptions): ProviderPlug
         const { tunnelId, region } = ctx.tunnel.status ?? {};
         await ctx.objects.delete(Core.Deployment, hostNames(ctx.tunnel).name);
         if (tunnelId && region) await deleteDevTunnel(ctx.session.client, tunnelId, region);
-        tokenWritten.delete(ctx.tunnel.metadata.uid!);
       },
     },
-    forgetTunnel: (uid) => void tokenWritten.delete(uid),
+    // The kit calls this once the Tunnel is gone from the cache (after cleanup).
+    forgetTunnel: (uid) => {
+      tokenWritten.delete(uid);
+      portOf.delete(uid);
+    },
   };
 }
 
 interface Memory {
   tokenWritten: Map<string, number>;
-  portOf: Map<string, number>;
+  portOf: Map<string, Map<string, number>>;
   renewMs: number;
   record(object: KubeObject, type: "Normal" | "Warning", reason: string, note: string): void;
 }
@@ -161,7 +164,7 @@ async function reconcileDevTunnel(ctx: TunnelContext<DevTunnelsSession>, options
   }
 
   const recorded = (key: string): number | undefined => {
-    const known = memory.portOf.get(key);
+    const known = memory.portOf.get(uid)?.get(key);
     if (known !== undefined) return known;
     const [ns, name, route] = key.split("/");
     const binding = ctx.accepted.find((a) => a.binding.metadata.namespace === ns && a.binding.metadata.name === name)?.binding;
@@ -169,7 +172,8 @@ async function reconcileDevTunnel(ctx: TunnelContext<DevTunnelsSession>, options
     return reservation?.id === "port" && reservation.address ? Number(reservation.address) : undefined;
   };
   const { ports: plan, refused } = planPorts(ctx.accepted, recorded, options.maxPorts);
-  for (const p of plan) memory.portOf.set(p.key, p.port);
+  // The plan is the memory: routes that went are forgotten with it.
+  memory.portOf.set(uid, new Map(plan.map((p) => [p.key, p.port])));
   const live = await syncPorts(session.client, dev, plan);
 
   const names = hostNames(tunnel);
