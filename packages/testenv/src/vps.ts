@@ -13,11 +13,18 @@
 // is derived from the slot: a second VPS (this process or another Jest worker) that picks
 // the same slot gets "File exists" and picks another, so several VPSes can run at once.
 //
-// What is isolated and what is not: only the network. The namespace shares the machine's
-// file system, users and processes, so a file the controller writes on "the VPS" (say
-// /etc/wireguard/…) lands on the test machine, and two VPSes see the same /etc. A created
-// user (`user: "name"`) is a real user of the machine, removed again on stop.
-//
+// What is isolated and what is not: the network, and the file system where an enrolled VPS
+// keeps its state. A holder process (`sleep infinity`, in the namespace) owns a private mount
+// namespace in which /etc, /usr, /var, /opt, /root, /home and /srv are overlays of the
+// machine's own directories (writes land in the VPS's work dir) and /tmp, /run/ktube and
+// /run/wireguard are fresh tmpfs; sshd and `exec()` run in it. So the controller can create
+// users, install binaries, write /etc/ktube/… and run wireguard-go (whose control sockets
+// live in /run/wireguard) on each VPS without touching the test machine or another VPS, and
+// `exec()` sees exactly what the controller wrote. Processes and the kernel are shared:
+// `ps` shows the machine's processes, and a test that wants to know what runs "on the VPS"
+// asks the namespace (`ip netns pids`). A user created with `startVps({ user })` is created
+// on the machine before the overlays are made (so the VPS sees it) and removed on stop.
+
 // Service manager: none. Nothing runs systemd here (PID 1 is the sandbox's own process,
 // there is no /run/systemd/system, and sshd itself is started by this module, not by a
 // unit). What stands in for the VPS's service manager is `stop()`: every process in the
@@ -118,6 +125,10 @@ interface VpsRecord {
 const live = new Set<VpsRecord>();
 let exitHookInstalled = false;
 
+/** The VPS's own copies (overlays) of the machine's directories, and its empty ones. */
+const OVERLAID_DIRS = ["/etc", "/usr", "/var", "/opt", "/root", "/home", "/srv"];
+const TMPFS_DIRS = ["/tmp", "/run/ktube", "/run/wireguard"];
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
@@ -139,6 +150,8 @@ interface Tools {
   ip: string;
   sshd: string;
   sshKeygen: string;
+  nsenter: string;
+  unshare: string;
   useradd?: string;
   userdel?: string;
   usermod?: string;
@@ -157,6 +170,8 @@ function requireTools(needUserTools: boolean): Tools {
     ["ip", "ip", "iproute2"],
     ["sshd", "sshd", "openssh-server"],
     ["sshKeygen", "ssh-keygen", "openssh-client"],
+    ["nsenter", "nsenter", "util-linux"],
+    ["unshare", "unshare", "util-linux"],
   ];
   if (needUserTools) wanted.push(["useradd", "useradd", "passwd"], ["userdel", "userdel", "passwd"], ["usermod", "usermod", "passwd"]);
   const found: Partial<Tools> = {};
@@ -282,6 +297,7 @@ class TestVps implements Vps {
   logFile: string;
 
   private sshd?: ManagedProcess;
+  private fileSystem?: ManagedProcess;
   private stopping?: Promise<void>;
   private readonly record: VpsRecord;
   private readonly hostKeyFile: string;
@@ -322,12 +338,13 @@ class TestVps implements Vps {
     this.writeConfig();
     // sshd's privilege separation directory (Debian's unit creates it; nothing does here).
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+    await this.startFileSystem();
     await this.startSshd(options.startTimeoutMs ?? 15_000);
   }
 
   async exec(command: string): Promise<VpsExecResult> {
     try {
-      const { stdout, stderr } = await run(this.tools.ip, ["netns", "exec", this.namespace, "sh", "-c", command], {
+      const { stdout, stderr } = await run(this.tools.nsenter, [...this.enter(), "sh", "-c", command], {
         maxBuffer: 64 * 1024 * 1024,
       });
       return { stdout, stderr, code: 0 };
@@ -352,6 +369,48 @@ class TestVps implements Vps {
       cleanup(this.record);
     })();
     return this.stopping;
+  }
+
+  /** nsenter's arguments into the VPS: its network namespace and its private file system. */
+  private enter(): string[] {
+    if (!this.fileSystem) throw new Error(`VPS ${this.namespace} has no file system yet`);
+    return ["-t", String(this.fileSystem.child.pid), "-m", "-n", "--"];
+  }
+
+  /** Starts the holder of the VPS's private mount namespace (see the top of this file). */
+  private async startFileSystem(): Promise<void> {
+    const root = join(this.record.workDir, "fs");
+    const ready = join(this.record.workDir, "fs-ready");
+    const mounts = OVERLAID_DIRS.map((dir) => {
+      const name = dir.slice(1);
+      mkdirSync(join(root, name, "upper"), { recursive: true });
+      mkdirSync(join(root, name, "work"), { recursive: true });
+      return `mount -t overlay overlay -o lowerdir=${dir},upperdir=${root}/${name}/upper,workdir=${root}/${name}/work ${dir}`;
+    });
+    for (const dir of TMPFS_DIRS) mkdirSync(dir, { recursive: true });
+    const script = [
+      "set -e",
+      ...mounts,
+      ...TMPFS_DIRS.map((dir) => `mount -t tmpfs -o mode=${dir === "/tmp" ? "1777" : "0755"} tmpfs ${dir}`),
+      `: > ${ready}`,
+      "exec sleep infinity",
+    ].join("\n");
+    const holder = startProcess(
+      "vps-fs",
+      this.tools.ip,
+      ["netns", "exec", this.namespace, this.tools.unshare, "--mount", "--propagation", "private", "--", "sh", "-c", script],
+      join(this.record.workDir, "fs.log"),
+    );
+    this.fileSystem = holder;
+    let exited = false;
+    void holder.exited.then(() => (exited = true));
+    const deadline = Date.now() + 15_000;
+    while (!existsSync(ready)) {
+      if (exited || Date.now() > deadline) {
+        throw new TestenvSetupError(`the file system of VPS ${this.namespace} did not come up:\n${logTail(join(this.record.workDir, "fs.log"))}`);
+      }
+      await sleep(10);
+    }
   }
 
   private saveRecord(): void {
@@ -447,8 +506,8 @@ class TestVps implements Vps {
   private async startSshd(timeoutMs: number): Promise<void> {
     const sshd = startProcess(
       "sshd",
-      this.tools.ip,
-      ["netns", "exec", this.namespace, this.tools.sshd, "-D", "-e", "-f", this.configFile],
+      this.tools.nsenter,
+      [...this.enter(), this.tools.sshd, "-D", "-e", "-f", this.configFile],
       this.logFile,
     );
     this.sshd = sshd;

@@ -151,6 +151,33 @@ describe("startVps (root)", () => {
   });
 });
 
+describe("startVps (its own file system)", () => {
+  it("keeps what an SSH session writes to /etc, /usr/local and /tmp on that VPS only, across sshd restarts", async () => {
+    requireSshClient();
+    const [a, b] = await Promise.all([startVps(), startVps()]);
+    const marker = `ktube-vps-fs-${a.namespace}`;
+    try {
+      const write = await ssh(
+        a,
+        `echo a > /etc/${marker} && mkdir -p /usr/local/lib/${marker} && echo a > /tmp/${marker} && useradd --system --no-create-home ${marker.slice(0, 30)} && echo ok`,
+        { knownHostsFile: knownHosts(a.hostPublicKey) },
+      );
+      expect(write).toMatchObject({ code: 0, stdout: "ok\n" });
+      // exec() sees the VPS's files; the machine and the other VPS do not.
+      expect((await a.exec(`cat /etc/${marker} /tmp/${marker}; id -u ${marker.slice(0, 30)} >/dev/null && echo user`)).stdout).toBe("a\na\nuser\n");
+      expect(existsSync(`/etc/${marker}`)).toBe(false);
+      expect(existsSync(`/usr/local/lib/${marker}`)).toBe(false);
+      expect(execFileSync("sh", ["-c", `id -u ${marker.slice(0, 30)} 2>/dev/null || echo none`], { encoding: "utf8" })).toBe("none\n");
+      expect((await b.exec(`test -e /etc/${marker} || echo absent`)).stdout).toBe("absent\n");
+      // A restarted sshd (a new host key) serves the same disk.
+      await a.rotateHostKey();
+      expect(await ssh(a, `cat /etc/${marker}`, { knownHostsFile: knownHosts(a.hostPublicKey) })).toMatchObject({ code: 0, stdout: "a\n" });
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});
+
 describe("startVps (several, a created user, stop)", () => {
   it("runs two VPSes at once on different addresses, and stop() leaves nothing behind", async () => {
     requireSshClient();
