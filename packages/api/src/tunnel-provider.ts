@@ -71,7 +71,7 @@ export const EdgeProviderSpec = z.object({
   sshSecretRef: z
     .object({ name: ObjectName })
     .describe(
-      "Secret in the controller's namespace with `privateKey` (OpenSSH or PEM), optional `passphrase`, and `knownHosts` (the host keys of every VPS of this provider, as `ssh-keyscan` prints them: KTube refuses a VPS whose key is not there).",
+      "Secret in the controller's namespace with `privateKey` (OpenSSH or PEM; the SSH user must be root or have passwordless sudo), optional `passphrase`, and `knownHosts` (the host keys of every VPS of this provider, as `ssh-keyscan` prints them: KTube refuses a VPS whose key is not there).",
     ),
   envoy: z
     .object({
@@ -90,8 +90,9 @@ export const EdgeProviderSpec = z.object({
         .regex(/^https:\/\/[^\s]+$/, "must be an https URL")
         .describe("Where the VPS downloads the Envoy binary from."),
     })
-    .optional()
-    .describe("The Envoy binary to install, pinned by checksum (default: the controller's pinned release)."),
+    .describe(
+      "The Envoy binary every VPS of this provider installs, pinned by checksum: the linux build for the VPS's architecture (e.g. envoy-1.36.2-linux-x86_64 from github.com/envoyproxy/envoy/releases) and its SHA-256. There is no default: KTube installs only a binary whose checksum you chose.",
+    ),
   uplinkImage: z.string().max(512).optional().describe("The uplink pod image (default: the controller's)."),
 });
 

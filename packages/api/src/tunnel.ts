@@ -232,6 +232,8 @@ export const TunnelStatus = z.object({
   boundRoutes: z.int().min(0).meta({ format: "int32" }).optional().describe("Routes of accepted bindings served by this tunnel."),
   region: z.string().max(64).optional().describe("The provider region the tunnel lives in, where it has one (a Dev Tunnels cluster)."),
   expiresAt: z.string().max(64).optional().describe("When the provider deletes the tunnel unless it is used (Dev Tunnels' expiration, as the service granted it)."),
+  hostKeyFingerprint: z.string().max(128).optional().describe("Edge: the SSH host key the VPS presented at the last connection (SHA256:…, as ssh-keygen -l prints it)."),
+  configVersion: z.string().max(128).optional().describe("Edge: the Envoy configuration version the VPS's Envoy confirmed it runs."),
 });
 
 export const Tunnel = z.object({

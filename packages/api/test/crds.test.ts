@@ -8,6 +8,9 @@ import { parseAllDocuments } from "yaml";
 import { TunnelBinding, TunnelProvider, Tunnel, KINDS } from "../src/index.ts";
 import { ALLOWED_UPDATE_CASES, CREATE_CASES, toYaml, UPDATE_CASES } from "./malformed.ts";
 
+/** A valid Envoy pin (every edge provider needs one). */
+const PINNED_ENVOY = { version: "1.36.2", sha256: "a".repeat(64), url: "https://example.com/envoy" };
+
 const EXAMPLES = join(import.meta.dirname, "..", "..", "..", "examples");
 const GROUP = "ktube.dev";
 const VERSION = "v1alpha1";
@@ -170,7 +173,7 @@ describe("kubectl", () => {
       apiVersion: `${GROUP}/${VERSION}`,
       kind: "TunnelProvider",
       metadata: { name: "printer-provider" },
-      spec: { type: "edge", edge: { sshSecretRef: { name: "vps-ssh" } } },
+      spec: { type: "edge", edge: { sshSecretRef: { name: "vps-ssh" }, envoy: PINNED_ENVOY } },
     }));
     const tb = await k(["get", "tb"]);
     expect(tb.stdout.split("\n")[0]).toMatch(/^NAME\s+TUNNEL\s+READY\s+URL\s+AGE$/);

@@ -2,6 +2,9 @@
 // `base` objects are valid; each case changes one thing.
 import { stringify } from "yaml";
 
+/** A valid Envoy pin (every edge provider needs one). */
+const PINNED_ENVOY = { version: "1.36.2", sha256: "a".repeat(64), url: "https://example.com/envoy" };
+
 type Obj = Record<string, unknown>;
 
 export const provider = (spec: Obj, name = "bad-provider"): Obj => ({
@@ -44,7 +47,7 @@ export const CREATE_CASES: RejectCase[] = [
   },
   {
     what: "two provider blocks",
-    object: provider({ type: "cloudflare", cloudflare, edge: { sshSecretRef: { name: "vps-ssh" } } }),
+    object: provider({ type: "cloudflare", cloudflare, edge: { sshSecretRef: { name: "vps-ssh" }, envoy: PINNED_ENVOY } }),
     message: "spec.type is cloudflare: set spec.cloudflare and no other provider block",
   },
   {
@@ -164,6 +167,11 @@ export const CREATE_CASES: RejectCase[] = [
     what: "edge provider without its SSH Secret",
     object: provider({ type: "edge", edge: { envoy: { version: "1.36.2", sha256: "a".repeat(64), url: "https://example.com/envoy" } } }),
     message: "spec.edge.sshSecretRef: Required value",
+  },
+  {
+    what: "edge provider without a pinned Envoy (there is no default binary)",
+    object: provider({ type: "edge", edge: { sshSecretRef: { name: "vps-ssh" } } }),
+    message: "spec.edge.envoy: Required value",
   },
   {
     what: "Envoy pinned without a usable checksum",
@@ -286,7 +294,7 @@ const EXISTING_ID_IMMUTABLE = "spec.cloudflare.existingTunnelId: Invalid value: 
 export const UPDATE_CASES: UpdateCase[] = [
   {
     what: "provider type changed",
-    before: provider({ type: "edge", edge: { sshSecretRef: { name: "vps-ssh" } } }, "immutable-type"),
+    before: provider({ type: "edge", edge: { sshSecretRef: { name: "vps-ssh" }, envoy: PINNED_ENVOY } }, "immutable-type"),
     after: provider({ type: "cloudflare", cloudflare }, "immutable-type"),
     message: "spec.type is immutable",
   },

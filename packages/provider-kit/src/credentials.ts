@@ -44,6 +44,7 @@ export class Sessions<S extends object> {
       const secret = this.cache.get(Core.Secret, this.namespace, ref.name, { namespace: this.namespace });
       if (!secret) return { problem: { reason: "SecretNotFound", message: `Secret ${this.namespace}/${ref.name} not found` } };
       const encoded = secret.data?.[ref.key];
+      if (encoded === undefined && ref.optional) continue;
       if (encoded === undefined) return { problem: { reason: "SecretKeyNotFound", message: `Secret ${this.namespace}/${ref.name} has no key "${ref.key}"` } };
       values[role] = Buffer.from(encoded, "base64").toString("utf8").trim();
     }

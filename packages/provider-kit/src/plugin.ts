@@ -9,6 +9,9 @@ import type { ProviderKit } from "./kit.ts";
 import type { OwnedObjects } from "./owned-objects.ts";
 
 export type ProviderObject = TunnelProvider & KubeObject;
+
+/** A key of a Secret in the controller's namespace, required unless `optional`. */
+export type CredentialRef = SecretKeyRef & { optional?: boolean };
 export type TunnelObject = Tunnel & KubeObject;
 export type BindingObject = TunnelBinding & KubeObject;
 
@@ -109,9 +112,10 @@ export interface ProviderPlugin<S extends object = object> {
   capabilities(provider: ProviderObject): ProviderCapabilities;
   /**
    * The Secret keys holding this provider's credentials, by role, all in the
-   * controller's namespace. Empty when the provider needs none.
+   * controller's namespace. Empty when the provider needs none. A key marked `optional`
+   * may be absent from its Secret (the role is then missing from `connect`'s credentials).
    */
-  credentialRefs(provider: ProviderObject): Record<string, SecretKeyRef>;
+  credentialRefs(provider: ProviderObject): Record<string, CredentialRef>;
   /** A session for these credentials. The kit keeps it while provider spec and credentials are unchanged. */
   connect(provider: ProviderObject, credentials: Record<string, string>): S;
   /** A session the kit no longer uses (its provider changed credentials or was deleted): release what it holds. */
