@@ -67,7 +67,7 @@ describe("TunnelProvider", () => {
     const other = `cf-other-shard-${h.id}`;
     await h.client.create(TunnelProviderResource, { ...cloudflareProvider(h, other), metadata: { name: other, labels: { "ktube.dev/test-harness": "another-shard" } } } as KubeObject);
     const edge = `edge-${h.id}`;
-    await h.client.create(TunnelProviderResource, provider(h, edge, { type: "edge", edge: { sshSecretRef: { name: "vps-ssh" } } }) as KubeObject);
+    await h.client.create(TunnelProviderResource, provider(h, edge, { type: "edge", edge: { sshSecretRef: { name: "vps-ssh" }, envoy: { version: "1.36.2", sha256: "a".repeat(64), url: "https://example.com/envoy" } } }) as KubeObject);
     // Barrier: a provider it does serve, created after both, handled first in line after them.
     const barrier = `cf-barrier-${h.id}`;
     await h.client.create(TunnelProviderResource, cloudflareProvider(h, barrier) as KubeObject);
