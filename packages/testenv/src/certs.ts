@@ -71,3 +71,40 @@ export async function createPki(dir: string): Promise<Pki> {
   }
   return { caCert, caKey, servingCert, servingKey, adminCert, adminKey, serviceAccountKey, serviceAccountPub };
 }
+
+export interface IssuedCertificate {
+  /** PEM */
+  cert: string;
+  /** PEM (PKCS#8) */
+  key: string;
+}
+
+export interface TestCa {
+  /** The CA certificate, PEM. */
+  cert: string;
+  /** A leaf certificate signed by this CA: a server's (IP and DNS names as SANs) or, with `client`, a client's. */
+  issue(commonName: string, options?: { ipAddresses?: string[]; dnsNames?: string[]; client?: boolean }): Promise<IssuedCertificate>;
+}
+
+/** A throwaway CA in `dir` for TLS in tests (servers the VPS downloads from, TLS offload, mutual TLS). */
+export async function createTestCa(dir: string, name = "ktube-test-ca"): Promise<TestCa> {
+  const caKey = writeKey(dir, name);
+  const caCert = join(dir, `${name}.crt`);
+  await openssl(["req", "-x509", "-new", "-key", caKey, "-out", caCert, "-days", "30", "-subj", `/CN=${name}`,
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+  let serial = 0;
+  return {
+    cert: readFileSync(caCert, "utf8"),
+    async issue(commonName, options = {}) {
+      const file = `${name}-leaf-${++serial}`;
+      const key = writeKey(dir, file);
+      const cert = join(dir, `${file}.crt`);
+      const sans = [...(options.ipAddresses ?? []).map((ip) => `IP:${ip}`), ...(options.dnsNames ?? []).map((dns) => `DNS:${dns}`)];
+      await openssl(["req", "-x509", "-new", "-key", key, "-out", cert, "-days", "30", "-subj", `/CN=${commonName}`,
+        "-CA", caCert, "-CAkey", caKey, "-addext", "basicConstraints=critical,CA:FALSE",
+        "-addext", `extendedKeyUsage=${options.client ? "clientAuth" : "serverAuth"}`,
+        ...(sans.length > 0 ? ["-addext", `subjectAltName=${sans.join(",")}`] : [])]);
+      return { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8") };
+    },
+  };
+}

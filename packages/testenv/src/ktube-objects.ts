@@ -20,6 +20,8 @@ export interface KtubeStatus {
   tunnelId?: string;
   region?: string;
   expiresAt?: string;
+  hostKeyFingerprint?: string;
+  configVersion?: string;
   boundRoutes?: number;
   routes?: Array<{ name: string; url?: string; ready: boolean; message?: string; reservation?: { id: string; address?: string } }>;
 }

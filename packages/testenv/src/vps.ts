@@ -15,9 +15,9 @@
 //
 // What is isolated and what is not: the network, and the file system where an enrolled VPS
 // keeps its state. A holder process (`sleep infinity`, in the namespace) owns a private mount
-// namespace in which /etc, /usr, /var, /opt, /root, /home and /srv are overlays of the
-// machine's own directories (writes land in the VPS's work dir) and /tmp, /run/ktube and
-// /run/wireguard are fresh tmpfs; sshd and `exec()` run in it. So the controller can create
+// namespace in which /etc, /usr, /var, /opt, /home and /srv are overlays of the machine's
+// own directories (writes land in the VPS's work dir) and /tmp, /root (with Debian's
+// skeleton dotfiles), /run/ktube and /run/wireguard are fresh tmpfs; sshd and `exec()` run in it. So the controller can create
 // users, install binaries, write /etc/ktube/… and run wireguard-go (whose control sockets
 // live in /run/wireguard) on each VPS without touching the test machine or another VPS, and
 // `exec()` sees exactly what the controller wrote. Processes and the kernel are shared:
@@ -53,7 +53,7 @@
 // rejects an authorized_keys file below a world-writable directory such as /tmp.
 import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
@@ -102,6 +102,8 @@ export interface Vps {
   readonly logFile: string;
   /** Runs `sh -c command` inside the namespace as root. Never throws for a non-zero exit. */
   exec(command: string): Promise<VpsExecResult>;
+  /** Authorizes one more client key (an `ssh-ed25519 AAAA…` line) for the VPS's user. */
+  authorize(publicKeyLine: string): void;
   /** A new host key, sshd restarted on it; resolves once sshd greets again. */
   rotateHostKey(): Promise<void>;
   /** Kills every process in the namespace, deletes the namespace and veth, the created user and the work dir. Idempotent. */
@@ -126,8 +128,9 @@ const live = new Set<VpsRecord>();
 let exitHookInstalled = false;
 
 /** The VPS's own copies (overlays) of the machine's directories, and its empty ones. */
-const OVERLAID_DIRS = ["/etc", "/usr", "/var", "/opt", "/root", "/home", "/srv"];
-const TMPFS_DIRS = ["/tmp", "/run/ktube", "/run/wireguard"];
+const OVERLAID_DIRS = ["/etc", "/usr", "/var", "/opt", "/home", "/srv"];
+const TMPFS_DIRS = ["/tmp", "/root", "/run/ktube", "/run/wireguard"];
+const TMPFS_MODES: Record<string, string> = { "/tmp": "1777", "/root": "0700" };
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
@@ -354,6 +357,10 @@ class TestVps implements Vps {
     }
   }
 
+  authorize(publicKeyLine: string): void {
+    appendFileSync(join(this.record.workDir, "authorized_keys"), `${publicKeyLine.trim()}\n`);
+  }
+
   async rotateHostKey(): Promise<void> {
     if (this.stopping) throw new Error(`VPS ${this.namespace} is stopped`);
     if (this.sshd) await stopProcess(this.sshd);
@@ -391,7 +398,9 @@ class TestVps implements Vps {
     const script = [
       "set -e",
       ...mounts,
-      ...TMPFS_DIRS.map((dir) => `mount -t tmpfs -o mode=${dir === "/tmp" ? "1777" : "0755"} tmpfs ${dir}`),
+      ...TMPFS_DIRS.map((dir) => `mount -t tmpfs -o mode=${TMPFS_MODES[dir] ?? "0755"} tmpfs ${dir}`),
+      // root's home as on a fresh Debian VPS (the machine's own dotfiles may be slow to source: sshd's bash reads .bashrc).
+      "cp /etc/skel/.bashrc /etc/skel/.profile /root/ 2>/dev/null || true",
       `: > ${ready}`,
       "exec sleep infinity",
     ].join("\n");
