@@ -15,6 +15,11 @@
 //
 // Exit status: 0 whenever every document got a result (valid or not); 2 for usage errors
 // (arguments, stdin that is not a stream of JSON values).
+//
+// With --descriptor-set it instead writes to stdout, in binary, a google.protobuf.FileDescriptorSet
+// of every .proto file linked into it (protoregistry.GlobalFiles), each file after the files it
+// imports: the descriptor @ktube/envoy-api generates its TypeScript from, so the types the
+// renderer builds with and the rules this checker applies come from the same Envoy API release.
 package main
 
 import (
@@ -27,14 +32,17 @@ import (
 	"os"
 	"regexp"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	// Top-level resource types.
@@ -91,18 +99,32 @@ var kinds = map[string]struct {
 	"sds":       {root: func() proto.Message { return &discoveryv3.DiscoveryResponse{} }, resource: "envoy.extensions.transport_sockets.tls.v3.Secret"},
 }
 
-const usage = `usage: envoy-validate [--version]
+const usage = `usage: envoy-validate [--version | --descriptor-set]
 
 Reads JSON documents from stdin, one per line:
   {"kind": "bootstrap|listener|cluster|secret|lds|cds|sds", "json": <Envoy v3 config as JSON>}
 and prints one {"ok": bool, "errors": [string]} line per document, in order.
 Exits 0 when every document got a result, 2 on usage errors.
+
+--descriptor-set writes a binary google.protobuf.FileDescriptorSet of every linked .proto
+file to stdout, imports before the files that import them, and exits.
 `
 
 func main() {
 	args := os.Args[1:]
 	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
 		fmt.Println(versions())
+		return
+	}
+	if len(args) == 1 && args[0] == "--descriptor-set" {
+		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(descriptorSet())
+		if err == nil {
+			_, err = os.Stdout.Write(data)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "envoy-validate: %v\n", err)
+			os.Exit(1)
+		}
 		return
 	}
 	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
@@ -136,6 +158,38 @@ func versions() string {
 		}
 	}
 	return strings.Join(parts, "\n")
+}
+
+// descriptorSet returns every file in protoregistry.GlobalFiles, topologically ordered: each
+// file after all the files it imports, ties broken by path, so the output is stable.
+func descriptorSet() *descriptorpb.FileDescriptorSet {
+	var paths []string
+	protoregistry.GlobalFiles.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		paths = append(paths, fd.Path())
+		return true
+	})
+	sort.Strings(paths)
+	set := &descriptorpb.FileDescriptorSet{}
+	done := map[string]bool{}
+	var visit func(fd protoreflect.FileDescriptor)
+	visit = func(fd protoreflect.FileDescriptor) {
+		if done[fd.Path()] {
+			return
+		}
+		done[fd.Path()] = true
+		imports := fd.Imports()
+		for i := 0; i < imports.Len(); i++ {
+			visit(imports.Get(i).FileDescriptor)
+		}
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+	}
+	for _, path := range paths {
+		fd, err := protoregistry.GlobalFiles.FindFileByPath(path)
+		if err == nil {
+			visit(fd)
+		}
+	}
+	return set
 }
 
 func run(in io.Reader, out io.Writer) error {

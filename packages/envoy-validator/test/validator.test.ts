@@ -151,6 +151,19 @@ describe("the checker binary", () => {
     expect(versions).toContain(`github.com/envoyproxy/go-control-plane/envoy ${pinnedVersions().goControlPlane}`);
     process.stderr.write(`envoy-validate ready in ${buildMs} ms (build included if it was not cached)\n`);
   });
+
+  it("--descriptor-set writes the linked .proto files, imports first (what @ktube/envoy-api generates from)", async () => {
+    const set = execFileSync(await ensureEnvoyValidator(), ["--descriptor-set"], { maxBuffer: 64 * 1024 * 1024 });
+    // A FileDescriptorSet is `repeated FileDescriptorProto file = 1`, each starting with its `name` (field 1):
+    // find each file's name where it begins. (@ktube/envoy-api's tests parse it fully.)
+    const position = (name: string): number => set.indexOf(Buffer.from(`\n${String.fromCharCode(name.length)}${name}`));
+    for (const name of ["google/protobuf/any.proto", "validate/validate.proto", "envoy/config/core/v3/address.proto", "envoy/config/listener/v3/listener.proto"]) {
+      expect({ name, found: position(name) >= 0 }).toEqual({ name, found: true });
+    }
+    expect(position("envoy/config/core/v3/address.proto")).toBeLessThan(position("envoy/config/listener/v3/listener.proto"));
+    expect(position("google/protobuf/any.proto")).toBeLessThan(position("envoy/config/core/v3/address.proto"));
+    expect(execFileSync(await ensureEnvoyValidator(), ["--descriptor-set"], { maxBuffer: 64 * 1024 * 1024 }).equals(set)).toBe(true); // stable
+  });
 });
 
 describe("valid config", () => {
