@@ -25,6 +25,13 @@ export interface ProviderCapabilities {
    * messages, so write them for people: `listen port 443/TCP`.
    */
   extraClaims?: (route: Route) => readonly string[];
+  /**
+   * Where a route's hostname+path claim applies, for providers where one hostname can be
+   * served separately on several ports (the edge: `a.example.com/` over HTTP on 80 and by
+   * SNI on 443 are two routes, not a conflict). Unset: the whole tunnel. Appears in
+   * condition messages: `listen port 443/TCP`.
+   */
+  pathClaimScope?: (route: Route) => string;
 }
 
 export interface RouteProblem {

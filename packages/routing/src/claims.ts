@@ -21,6 +21,8 @@ export interface RouteClaims {
   hostname?: string;
   /** The normalised path; meaningful only with a hostname. */
   path: string;
+  /** Where the hostname+path claim applies: "" for the whole tunnel, or the provider's scope (an edge listen port). */
+  pathScope: string;
   /** The route's protocol takes its hostname whole (no other route may share it). */
   wholeHostname: boolean;
   extras: readonly string[];
@@ -31,10 +33,17 @@ export function claimsOf(route: Route, caps: ProviderCapabilities): RouteClaims 
     route,
     ...(route.hostname !== undefined ? { hostname: route.hostname } : {}),
     path: normalizePath(route.path),
+    pathScope: caps.pathClaimScope?.(route) ?? "",
     wholeHostname: route.hostname !== undefined && caps.wholeHostnameProtocols.includes(route.protocol),
     extras: caps.extraClaims?.(route) ?? [],
   };
 }
+
+/**
+ * The key of a hostname+path claim. A hostname has no "/" or space and a path starts with
+ * "/", so `<scope> <hostname><path>` is unambiguous.
+ */
+const pathKeyOf = (claims: RouteClaims): string => `${claims.pathScope} ${claims.hostname ?? ""}${claims.path}`;
 
 /** A route holding a claim. */
 export interface ClaimHolder {
@@ -53,7 +62,7 @@ export type Clash =
   | { kind: "hostnameHeldWhole"; hostname: string; holder: ClaimHolder }
   /** The route would take the whole hostname, which `holder` already uses. */
   | { kind: "hostnameInUse"; hostname: string; holder: ClaimHolder }
-  | { kind: "path"; hostname: string; path: string; holder: ClaimHolder }
+  | { kind: "path"; hostname: string; path: string; scope: string; holder: ClaimHolder }
   | { kind: "extra"; claim: string; holder: ClaimHolder };
 
 interface HostnameClaim {
@@ -77,8 +86,8 @@ export class ClaimTable {
       if (claimed.first.namespace !== namespace) return { kind: "hostnameOfOtherNamespace", hostname, holder: claimed.first };
       if (claimed.whole) return { kind: "hostnameHeldWhole", hostname, holder: claimed.whole };
       if (claims.wholeHostname) return { kind: "hostnameInUse", hostname, holder: claimed.first };
-      const holder = this.paths.get(hostname + claims.path);
-      if (holder) return { kind: "path", hostname, path: claims.path, holder };
+      const holder = this.paths.get(pathKeyOf(claims));
+      if (holder) return { kind: "path", hostname, path: claims.path, scope: claims.pathScope, holder };
     }
     for (const claim of claims.extras) {
       const holder = this.extras.get(claim);
@@ -94,9 +103,8 @@ export class ClaimTable {
       const claimed = this.hostnames.get(hostname);
       if (!claimed) this.hostnames.set(hostname, claims.wholeHostname ? { first: holder, whole: holder } : { first: holder });
       else if (claims.wholeHostname) claimed.whole ??= holder;
-      // A hostname has no "/" and a path starts with one, so the key is unambiguous.
       // A whole-hostname route needs no path claim: the hostname claim covers every path.
-      const pathKey = hostname + claims.path;
+      const pathKey = pathKeyOf(claims);
       if (!claims.wholeHostname && !this.paths.has(pathKey)) this.paths.set(pathKey, holder);
     }
     for (const claim of claims.extras) if (!this.extras.has(claim)) this.extras.set(claim, holder);

@@ -156,7 +156,7 @@ const holderOf = (binding: TunnelBinding, route: Route): ClaimHolder => ({
 function claimed(clash: Clash): string {
   switch (clash.kind) {
     case "path":
-      return `${clash.hostname}${clash.path}`;
+      return `${clash.hostname}${clash.path}${clash.scope ? ` on ${clash.scope}` : ""}`;
     case "extra":
       return clash.claim;
     default:

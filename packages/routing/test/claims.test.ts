@@ -142,6 +142,30 @@ describe("a protocol that takes the whole hostname (Cloudflare's TCP)", () => {
   });
 });
 
+describe("a provider may scope hostname+path claims (pathClaimScope)", () => {
+  const scoped: ProviderCapabilities = { ...edge, extraClaims: undefined, pathClaimScope: (route) => `listen port ${route.listenPort ?? 80}/TCP` };
+
+  it("lets one hostname be served on two ports, and still refuses the same hostname+path twice on one port, naming the port", () => {
+    const both = binding("shop", "web", [
+      { name: "plain", hostname: "shop.example.com", listenPort: 80 },
+      { name: "tls", protocol: "TLS", hostname: "shop.example.com", listenPort: 443 },
+    ]);
+    const again = binding("shop", "again", [{ name: "tls", protocol: "TLS", hostname: "shop.example.com", listenPort: 443 }]);
+    const v = accepted([both, again], scoped);
+    expect(v.get("shop/web")!.status).toBe("True");
+    expect(v.get("shop/again")).toMatchObject({ status: "False", reason: "Conflict" });
+    expect(v.get("shop/again")!.message).toContain("shop.example.com/ on listen port 443/TCP");
+    // Without the scope, the two routes of the first binding are one claim made twice.
+    expect(accepted([both], { ...scoped, pathClaimScope: undefined }).get("shop/web")!.reason).toBe("DuplicateRoute");
+  });
+
+  it("keeps a hostname the namespace's on every port", () => {
+    const owner = binding("shop", "web", [{ name: "plain", hostname: "shop.example.com", listenPort: 80 }]);
+    const other = binding("other", "tls", [{ name: "tls", protocol: "TLS", hostname: "shop.example.com", listenPort: 443 }]);
+    expect(accepted([owner, other], scoped).get("other/tls")!.message).toContain("belongs to namespace shop");
+  });
+});
+
 describe("a binding claiming one thing twice is refused (DuplicateRoute)", () => {
   it("names both routes of one hostname+path, however the path is written", () => {
     const b = binding("shop", "twice", [
