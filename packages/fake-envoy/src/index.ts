@@ -14,3 +14,5 @@ export { ConfigPlane } from "./config-plane.ts";
 export { FakeEnvoyServer } from "./server.ts";
 export { buildVersion, envoyVersion } from "./version.ts";
 export * as envoyConfig from "./config/subset.ts";
+export { validateConfiguration, type ValidationResult } from "./validate.ts";
+export { EnvoyLogger, type LoggerOptions } from "./log.ts";

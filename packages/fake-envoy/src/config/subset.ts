@@ -137,6 +137,13 @@ export const httpConnectionManagerSpec = message(
     ),
     route_config: routeConfigurationSpec,
     http_filters: list(extension("http_filter", { [ROUTER]: message(ROUTER, {}) })),
+    // The edge's HTTP listeners: the client's address in X-Forwarded-For, Host matched
+    // without its port, WebSocket upgrades passed through (served by part 2's data path).
+    use_remote_address: bool,
+    strip_any_host_port: bool,
+    upgrade_configs: list(
+      message("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig", { upgrade_type: string }),
+    ),
   },
   { hints: { rds: "routes are served inline (route_config)" } },
 );
