@@ -1,3 +1,9 @@
 import preset from "../../jest.preset.js";
 
-export default { ...preset, displayName: "edge-controller", testTimeout: 120_000 };
+export default {
+  ...preset,
+  displayName: "edge-controller",
+  globalSetup: "@ktube/testenv/jest-global-setup",
+  globalTeardown: "@ktube/testenv/jest-global-teardown",
+  testTimeout: 120_000,
+};

@@ -31,8 +31,8 @@ export interface VpsSession {
   /** SHA256:… of the host key the VPS presented. */
   readonly hostKeyFingerprint: string;
   exec(command: string, options?: { timeoutMs?: number; stdin?: string | Buffer }): Promise<ExecResult>;
-  /** Writes `path` atomically with `mode` (octal string, e.g. "0600"). */
-  writeFile(path: string, content: string | Buffer, mode: string): Promise<void>;
+  /** Writes `path` atomically with `mode` (octal string, e.g. "0600") and, if given, `group`. */
+  writeFile(path: string, content: string | Buffer, mode: string, group?: string): Promise<void>;
   close(): void;
 }
 
@@ -102,7 +102,7 @@ export function connectVps(target: VpsTarget): Promise<VpsSession> {
         return false;
       },
     };
-    client.once("ready", () => resolve(session(client, seen)));
+    client.once("ready", () => resolve(session(client, seen, target.user !== "root")));
     client.once("error", (error: Error & { level?: string }) => {
       if (refused) return reject(refused);
       const auth = error.level === "client-authentication";
@@ -121,10 +121,14 @@ export function connectVps(target: VpsTarget): Promise<VpsSession> {
 /** Quotes a value for a POSIX shell. */
 export const shellQuote = (value: string): string => `'${value.replaceAll("'", `'\\''`)}'`;
 
-function session(client: Client, hostKeyFingerprint: string): VpsSession {
+/**
+ * Every command runs as root: as the SSH user when that is root, else through `sudo -n`
+ * (passwordless sudo for that user is then a prerequisite of enrollment).
+ */
+function session(client: Client, hostKeyFingerprint: string, useSudo: boolean): VpsSession {
   const exec: VpsSession["exec"] = (command, options = {}) =>
     new Promise((resolve, reject) => {
-      client.exec(command, (error, stream) => {
+      client.exec(useSudo ? `sudo -n sh -c ${shellQuote(command)}` : command, (error, stream) => {
         if (error) return reject(new ProviderError("SSHCommandFailed", `could not run a command on the VPS: ${error.message}`));
         let stdout = "";
         let stderr = "";
@@ -145,10 +149,11 @@ function session(client: Client, hostKeyFingerprint: string): VpsSession {
   return {
     hostKeyFingerprint,
     exec,
-    async writeFile(path, content, mode) {
+    async writeFile(path, content, mode, group) {
       const dir = path.slice(0, path.lastIndexOf("/")) || "/";
       // The temporary file lives in the target directory, so the rename is atomic.
-      const script = `set -e; t=$(mktemp ${shellQuote(`${dir}/.ktube.XXXXXX`)}); cat > "$t"; chmod ${shellQuote(mode)} "$t"; mv -f "$t" ${shellQuote(path)}`;
+      const chgrp = group ? `chgrp ${shellQuote(group)} "$t"; ` : "";
+      const script = `set -e; t=$(mktemp ${shellQuote(`${dir}/.ktube.XXXXXX`)}); cat > "$t"; chmod ${shellQuote(mode)} "$t"; ${chgrp}mv -f "$t" ${shellQuote(path)}`;
       const result = await exec(`sh -c ${shellQuote(script)}`, { stdin: content });
       if (result.code !== 0) throw new ProviderError("SSHCommandFailed", `could not write ${path} on the VPS: ${result.stderr.trim() || `exit ${result.code}`}`);
     },

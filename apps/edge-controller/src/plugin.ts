@@ -1,0 +1,311 @@
+// The self-hosted edge plugin: a Tunnel is one VPS, enrolled over SSH (host key pinned),
+// running Envoy as an unprivileged service behind KTube's firewall and reached by the
+// uplinks over WireGuard. Each reconcile enrolls (idempotently: only differences are
+// written), renders Envoy's configuration from the accepted routes and applies it,
+// reporting ConfigApplied only once Envoy's own admin shows the version.
+import { Core, durationMs, type ConditionInput, type TunnelProvider } from "@ktube/api";
+import { ProviderError, type CredentialRef, type ProviderKit, type ProviderPlugin, type RouteOutcome, type RouteOutcomes, type TunnelContext, type TunnelObject } from "@ktube/provider-kit";
+import type { ProviderCapabilities } from "@ktube/routing";
+import { ApiError, type KubeObject } from "@ktube/runtime";
+import { utils } from "ssh2";
+import { applyEnvoyConfig } from "./provider/apply-config.ts";
+import { enrollVps, teardownVps, type EnvoyRelease } from "./provider/enroll.ts";
+import { renderEnvoyConfig } from "./provider/envoy/render.ts";
+import { ENVOY_SDS_DIR, type EdgePlan, type EdgeTlsSecret } from "./provider/envoy/plan.ts";
+import { listenPortOf, planPorts, publicUrl, UPLINK_READY_PORT, type TlsSecretRef } from "./provider/port-plan.ts";
+import { connectVps, HostKeyError, type VpsSession, type VpsTarget } from "./provider/ssh.ts";
+import { ENVOY_BOOTSTRAP } from "./provider/vps-files.ts";
+import { tunnelAddresses, wireguardKeysSecret, wireguardSettings, type TunnelKeys } from "./provider/wireguard.ts";
+
+export const EDGE_CAPABILITIES: ProviderCapabilities = {
+  provider: "the edge",
+  protocols: ["HTTP", "HTTPS", "TLS", "TCP", "UDP"],
+  hostnameRequired: [],
+  unsupportedFields: ["access", "originRequest"],
+  addressTargets: true,
+  wholeHostnameProtocols: [],
+  // What two routes of one tunnel cannot share. Hostname+path is routing's own claim, per
+  // listen port: a hostname served over HTTP on 80 and by SNI on 443 is two routes.
+  extraClaims: (route) => {
+    const port = listenPortOf(route);
+    if (port === undefined) return [];
+    if (route.protocol === "TCP" || route.protocol === "UDP") return [`listen port ${port}/${route.protocol}`];
+    if (route.protocol === "HTTP") return route.hostname ? [] : [`listen port ${port}/TCP default host, path ${route.path ?? "/"}`];
+    return [`listen port ${port}/TCP ${route.hostname ? `SNI ${route.hostname}` : "default TLS chain"}`];
+  },
+  pathClaimScope: (route) => `listen port ${listenPortOf(route) ?? "?"}/${route.protocol === "UDP" ? "UDP" : "TCP"}`,
+};
+
+/** Envoy's admin port on the VPS's loopback. */
+export const ENVOY_ADMIN_PORT = 9901;
+
+export interface EdgeSession {
+  privateKey: string;
+  passphrase?: string;
+  knownHosts: string;
+  envoy: EnvoyRelease;
+}
+
+export interface EdgePluginOptions {
+  /** How long Envoy has to confirm a configuration (default 20 s). */
+  confirmTimeoutMs?: number;
+  /** How often an enrolled VPS is checked for drift (default 5 min); with TLS offload also how soon a rotated certificate is pushed. */
+  resyncMs?: number;
+  /** Connect timeout for SSH (default 20 s). */
+  sshTimeoutMs?: number;
+}
+
+type SecretObject = KubeObject & { type?: string; data?: Record<string, string> };
+
+export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<EdgeSession> {
+  let kit: ProviderKit<EdgeSession> | undefined;
+  /** Each Tunnel's tunnel ports (by uid): route key -> port, until the bindings' status records them. */
+  const tunnelPortOf = new Map<string, Map<string, number>>();
+  /** Consecutive failed reconciles of each Tunnel (by uid), for the retry backoff. */
+  const failuresOf = new Map<string, number>();
+  /** Bindings already warned that their private key lives on the VPS (by binding uid + secret). */
+  const warned = new Set<string>();
+  const resyncMs = options.resyncMs ?? 5 * 60_000;
+
+  return {
+    type: "edge",
+    displayName: "Edge",
+    setup(k) {
+      kit = k;
+    },
+    capabilities: () => EDGE_CAPABILITIES,
+    credentialRefs(provider): Record<string, CredentialRef> {
+      const name = provider.spec.edge?.sshSecretRef.name;
+      if (!name) return {};
+      return { privateKey: { name, key: "privateKey" }, knownHosts: { name, key: "knownHosts" }, passphrase: { name, key: "passphrase", optional: true } };
+    },
+    connect(provider: TunnelProvider, credentials) {
+      const envoy = provider.spec.edge?.envoy;
+      if (!envoy) throw new ProviderError("InvalidSpec", "spec.edge.envoy is required", { terminal: true });
+      return {
+        privateKey: credentials.privateKey ?? "",
+        ...(credentials.passphrase ? { passphrase: credentials.passphrase } : {}),
+        knownHosts: credentials.knownHosts ?? "",
+        envoy: { url: envoy.url, sha256: envoy.sha256 },
+      };
+    },
+    async verify(session) {
+      const parsed = utils.parseKey(session.privateKey, session.passphrase);
+      if (parsed instanceof Error) {
+        return { ready: { type: "Ready", status: "False", reason: "InvalidPrivateKey", message: `the SSH private key cannot be read: ${parsed.message}` } };
+      }
+      const hosts = session.knownHosts.split("\n").filter((line) => line.trim() && !line.trim().startsWith("#")).length;
+      if (hosts === 0) {
+        return { ready: { type: "Ready", status: "False", reason: "KnownHostsEmpty", message: "knownHosts lists no host key: add every VPS's key (ssh-keyscan -t ed25519 <address>) after checking it on the VPS" } };
+      }
+      return {
+        ready: { type: "Ready", status: "True", reason: "CredentialsLoaded", message: `SSH key loaded, ${hosts} known host key${hosts === 1 ? "" : "s"}; each Tunnel's VPS is checked when it is enrolled` },
+      };
+    },
+    tunnel: {
+      owns: [Core.Secret],
+      reconcile: (ctx) => reconcileEdge(ctx),
+      async cleanup(ctx) {
+        const edge = ctx.tunnel.spec.edge;
+        if (!edge) return;
+        const vps = await connectVps(targetOf(ctx.tunnel, ctx.session, options.sshTimeoutMs));
+        try {
+          const result = await teardownVps(vps, ownerOf(ctx.tunnel));
+          if (!result.removed && result.owner) ctx.logger.info({ owner: result.owner }, "the VPS belongs to another Tunnel now: left as it is");
+        } finally {
+          vps.close();
+        }
+      },
+    },
+    forgetTunnel: (uid) => {
+      tunnelPortOf.delete(uid);
+      failuresOf.delete(uid);
+    },
+  };
+
+  async function reconcileEdge(ctx: TunnelContext<EdgeSession>) {
+    const { tunnel, objects } = ctx;
+    const edge = tunnel.spec.edge;
+    if (!edge) throw new ProviderError("InvalidSpec", "an edge Tunnel needs spec.edge (address, ssh, wireguard...)", { terminal: true });
+    const uid = tunnel.metadata.uid!;
+
+    // WireGuard keys, made here and kept only in the Tunnel's Secret.
+    const keysSecret = objects.get<SecretObject>(Core.Secret, `${tunnel.metadata.name}-edge-wireguard`);
+    const { secret, keys } = wireguardKeysSecret(tunnel, keysSecret, edge.uplink.replicas);
+    if (secret) await objects.ensure(Core.Secret, secret);
+
+    const recorded = (key: string): number | undefined => {
+      const known = tunnelPortOf.get(uid)?.get(key);
+      if (known !== undefined) return known;
+      const [ns, name, route] = key.split("/");
+      const binding = ctx.accepted.find((a) => a.binding.metadata.namespace === ns && a.binding.metadata.name === name)?.binding;
+      const reservation = binding?.status?.routes?.find((r) => r.name === route)?.reservation;
+      return reservation?.id === "tunnelPort" && reservation.address ? Number(reservation.address) : undefined;
+    };
+    const ports = planPorts(edge, ctx.accepted, recorded);
+    tunnelPortOf.set(uid, new Map(ports.routes.map((r) => [r.key, r.tunnelPort])));
+
+    // TLS material for routes terminated at the edge, from each binding's own namespace.
+    const secrets: EdgeTlsSecret[] = [];
+    const refused = [...ports.refused];
+    for (const ref of ports.secrets) {
+      const loaded = await loadTlsSecret(ref);
+      if (typeof loaded === "string") {
+        for (const route of ports.routes.filter((r) => r.tls?.secret === ref.name)) refused.push({ key: route.key, outcome: { ready: false, reason: "TLSSecretInvalid", message: loaded, unresolvedRef: true } });
+      } else secrets.push(loaded);
+    }
+    const refusedKeys = new Set(refused.map((r) => r.key));
+    const served = ports.routes.filter((route) => !refusedKeys.has(route.key));
+    const addresses = tunnelAddresses(edge.wireguard.network, edge.uplink.replicas);
+    const plan: EdgePlan = {
+      nodeId: `${tunnel.metadata.namespace}/${tunnel.metadata.name}`,
+      adminPort: ENVOY_ADMIN_PORT,
+      uplinks: addresses.uplinks,
+      healthCheck: {
+        intervalSeconds: seconds(edge.healthCheck.interval),
+        timeoutSeconds: seconds(edge.healthCheck.timeout),
+        healthyThreshold: edge.healthCheck.healthyThreshold,
+        unhealthyThreshold: edge.healthCheck.unhealthyThreshold,
+        port: UPLINK_READY_PORT,
+      },
+      routes: served.map(({ target: _target, ...route }) => route),
+      secrets: secrets.filter((s) => served.some((r) => r.tls?.secret === s.name)),
+    };
+    const rendered = renderEnvoyConfig(plan);
+    const bootstrap = rendered.files.find((file) => file.path === ENVOY_BOOTSTRAP)?.content;
+    if (bootstrap === undefined) throw new Error(`the rendered Envoy config has no ${ENVOY_BOOTSTRAP}`);
+
+    const conditions: ConditionInput[] = [];
+    const status: Partial<TunnelObject["status"] & object> = { tunnelId: edge.address };
+    let vps: VpsSession | undefined;
+    let configVersion: string | undefined;
+    try {
+      vps = await connectVps(targetOf(tunnel, ctx.session, options.sshTimeoutMs));
+      status.hostKeyFingerprint = vps.hostKeyFingerprint;
+      const enrolled = await enrollVps(vps, {
+        owner: ownerOf(tunnel),
+        envoy: ctx.session.envoy,
+        wireguard: wireguardSettings(edge, keys, addresses),
+        firewall: { sshPort: edge.ssh.port, wireguardPort: edge.wireguard.listenPort, listenPorts: edge.listenPorts },
+        bootstrap,
+      });
+      if (enrolled.actions.length > 0) ctx.logger.info({ actions: enrolled.actions }, "enrolled the VPS");
+      conditions.push({ type: "Enrolled", status: "True", reason: "Enrolled", message: `the VPS at ${edge.address} runs KTube's firewall, WireGuard and Envoy${enrolled.systemd ? " (systemd)" : ""}` });
+      try {
+        const applied = await applyEnvoyConfig(vps, rendered, { adminPort: ENVOY_ADMIN_PORT, ...(options.confirmTimeoutMs ? { confirmTimeoutMs: options.confirmTimeoutMs } : {}) });
+        configVersion = applied.version;
+        status.configVersion = applied.version;
+        conditions.push({ type: "ConfigApplied", status: "True", reason: "EnvoyConfirmed", message: `Envoy runs configuration ${applied.version} (${served.length} route${served.length === 1 ? "" : "s"})` });
+      } catch (error) {
+        if (!(error instanceof ProviderError)) throw error;
+        conditions.push({ type: "ConfigApplied", status: "False", reason: error.reason, message: error.message });
+      }
+    } catch (error) {
+      if (!(error instanceof ProviderError)) throw error;
+      if (error instanceof HostKeyError) status.hostKeyFingerprint = error.fingerprint;
+      conditions.push({ type: "Enrolled", status: "False", reason: error.reason, message: error.message });
+      conditions.push({ type: "ConfigApplied", status: "False", reason: "NotEnrolled", message: "the VPS is not enrolled" });
+    } finally {
+      vps?.close();
+    }
+    const failed = conditions.find((c) => c.status === "False");
+    conditions.unshift(
+      failed
+        ? { type: "Ready", status: "False", reason: failed.reason, message: failed.message }
+        : { type: "Ready", status: "True", reason: "EdgeServing", message: `the VPS at ${edge.address} serves ${served.length} route${served.length === 1 ? "" : "s"}` },
+    );
+    if (configVersion) warnPrivateKeys(ctx, served);
+    const appliedRoutes = configVersion ? served : [];
+    // A failure is tried again with backoff (1 s doubling, at most the resync interval): what
+    // fixes it often happens outside Kubernetes (a VPS back online, a key authorized on it).
+    // A healthy VPS is checked for drift, and rotated certificates, periodically.
+    const failures = failed ? (failuresOf.get(uid) ?? 0) + 1 : 0;
+    if (failures > 0) failuresOf.set(uid, failures);
+    else failuresOf.delete(uid);
+    return {
+      status,
+      conditions,
+      routes: routeOutcomes(edge.address, served, appliedRoutes, refused),
+      requeueAfterMs: failed ? Math.min(resyncMs, 1000 * 2 ** Math.min(failures - 1, 10)) : ports.secrets.length > 0 ? Math.min(resyncMs, 60_000) : resyncMs,
+    };
+  }
+
+  async function loadTlsSecret(ref: TlsSecretRef): Promise<EdgeTlsSecret | string> {
+    let secret: SecretObject;
+    try {
+      // A GET, not a watch: the controller reads only the Secrets a terminated route names.
+      secret = await kit!.manager.client.get<SecretObject>(Core.Secret, ref.namespace, ref.secret);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return `Secret ${ref.namespace}/${ref.secret} not found`;
+      if (error instanceof ApiError && error.status === 403) return `the controller may not read Secret ${ref.namespace}/${ref.secret}`;
+      throw error;
+    }
+    const value = (key: string): string | undefined => (secret.data?.[key] ? Buffer.from(secret.data[key]!, "base64").toString("utf8") : undefined);
+    const cert = value("tls.crt");
+    const key = value("tls.key");
+    const ca = value("ca.crt");
+    if (!cert || !key) return `Secret ${ref.namespace}/${ref.secret} needs tls.crt and tls.key (a kubernetes.io/tls Secret)`;
+    if (ref.mutual && !ca) return `Secret ${ref.namespace}/${ref.secret} needs ca.crt for mutual TLS (the CA client certificates must chain to)`;
+    return { name: ref.name, certificateChain: cert, privateKey: key, ...(ref.mutual && ca ? { caCertificate: ca } : {}) };
+  }
+
+  function warnPrivateKeys(ctx: TunnelContext<EdgeSession>, served: EdgePlan["routes"]): void {
+    for (const { binding } of ctx.accepted) {
+      const key = `${binding.metadata.namespace}/${binding.metadata.name}/`;
+      for (const route of served.filter((r) => r.key.startsWith(key) && r.tls?.secret)) {
+        const id = `${binding.metadata.uid}/${route.tls!.secret}`;
+        if (warned.has(id)) continue;
+        warned.add(id);
+        void kit!.manager.events.record(
+          binding,
+          "Warning",
+          "PrivateKeyOnEdge",
+          "Reconcile",
+          `route ${route.key.slice(key.length)} terminates TLS on the VPS: the private key of Secret ${route.tls!.secret!.replace(".", "/")} is copied to ${ctx.tunnel.spec.edge!.address} (${ENVOY_SDS_DIR}, readable by Envoy only)`,
+        );
+      }
+    }
+  }
+}
+
+const seconds = (duration: string): number => Math.max(1, Math.round(durationMs(duration) / 1000));
+
+const ownerOf = (tunnel: TunnelObject): string => `${tunnel.metadata.namespace}/${tunnel.metadata.name} ${tunnel.metadata.uid}`;
+
+function targetOf(tunnel: TunnelObject, session: EdgeSession, connectTimeoutMs?: number): VpsTarget {
+  const edge = tunnel.spec.edge!;
+  return {
+    host: edge.address,
+    port: edge.ssh.port,
+    user: edge.ssh.user,
+    privateKey: session.privateKey,
+    ...(session.passphrase ? { passphrase: session.passphrase } : {}),
+    knownHosts: session.knownHosts,
+    insecureSkipHostKeyVerification: edge.ssh.insecureSkipHostKeyVerification,
+    ...(connectTimeoutMs ? { connectTimeoutMs } : {}),
+  };
+}
+
+function routeOutcomes(
+  address: string,
+  served: EdgePlan["routes"],
+  applied: EdgePlan["routes"],
+  refused: Array<{ key: string; outcome: RouteOutcome }>,
+): Map<string, RouteOutcomes> {
+  const byBinding = new Map<string, RouteOutcomes>();
+  const set = (key: string, outcome: RouteOutcome): void => {
+    const [namespace, binding, route] = key.split("/");
+    let routes = byBinding.get(`${namespace}/${binding}`);
+    if (!routes) byBinding.set(`${namespace}/${binding}`, (routes = new Map()));
+    routes.set(route!, outcome);
+  };
+  for (const { key, outcome } of refused) set(key, outcome);
+  const live = new Set(applied.map((r) => r.key));
+  for (const route of served) {
+    const reservation = { id: "tunnelPort", address: String(route.tunnelPort) };
+    if (!live.has(route.key)) set(route.key, { ready: false, reason: "ConfigNotApplied", message: "waiting for Envoy on the VPS to confirm the configuration", reservation });
+    // The uplinks that carry the traffic down the tunnel are issue 12's: until they run, a route is served by Envoy but not yet reachable.
+    else set(route.key, { ready: false, reason: "UplinkNotReady", message: `Envoy serves ${publicUrl(address, route)}; waiting for an uplink to carry it to the target`, url: publicUrl(address, route), reservation });
+  }
+  return byBinding;
+}
