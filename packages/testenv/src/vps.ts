@@ -15,12 +15,13 @@
 //
 // What is isolated and what is not: the network, and the file system where an enrolled VPS
 // keeps its state. A holder process (`sleep infinity`, in the namespace) owns a private mount
-// namespace in which /etc, /usr, /var, /opt, /home and /srv are overlays of the machine's
-// own directories (writes land in the VPS's work dir) and /tmp, /root (with Debian's
-// skeleton dotfiles), /run/ktube and /run/wireguard are fresh tmpfs; sshd and `exec()` run in it. So the controller can create
-// users, install binaries, write /etc/ktube/… and run wireguard-go (whose control sockets
-// live in /run/wireguard) on each VPS without touching the test machine or another VPS, and
-// `exec()` sees exactly what the controller wrote. Processes and the kernel are shared:
+// namespace in which /etc, /usr, /var, /opt, /home, /srv, /tmp and /root (with Debian's
+// skeleton dotfiles) are overlays of the machine's own directories (writes land in the
+// VPS's work dir) and /run/ktube and /run/wireguard are fresh tmpfs; sshd and `exec()` run
+// in it. So the controller can create users, install binaries, write /etc/ktube/… and run
+// wireguard-go (whose control sockets live in /run/wireguard) on each VPS without touching
+// the test machine or another VPS, and `exec()` sees exactly what the controller wrote,
+// while the VPS still sees the checkout and its Node (a test can run programs from it there). Processes and the kernel are shared:
 // `ps` shows the machine's processes, and a test that wants to know what runs "on the VPS"
 // asks the namespace (`ip netns pids`). A user created with `startVps({ user })` is created
 // on the machine before the overlays are made (so the VPS sees it) and removed on stop.
@@ -128,9 +129,10 @@ const live = new Set<VpsRecord>();
 let exitHookInstalled = false;
 
 /** The VPS's own copies (overlays) of the machine's directories, and its empty ones. */
-const OVERLAID_DIRS = ["/etc", "/usr", "/var", "/opt", "/home", "/srv"];
-const TMPFS_DIRS = ["/tmp", "/root", "/run/ktube", "/run/wireguard"];
-const TMPFS_MODES: Record<string, string> = { "/tmp": "1777", "/root": "0700" };
+// /tmp and /root are overlays too, not empty: the checkout the tests run from (and the
+// programs a test installs on the VPS from it) may live there.
+const OVERLAID_DIRS = ["/etc", "/usr", "/var", "/opt", "/home", "/srv", "/tmp", "/root"];
+const TMPFS_DIRS = ["/run/ktube", "/run/wireguard"];
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
@@ -398,9 +400,9 @@ class TestVps implements Vps {
     const script = [
       "set -e",
       ...mounts,
-      ...TMPFS_DIRS.map((dir) => `mount -t tmpfs -o mode=${TMPFS_MODES[dir] ?? "0755"} tmpfs ${dir}`),
-      // root's home as on a fresh Debian VPS (the machine's own dotfiles may be slow to source: sshd's bash reads .bashrc).
-      "cp /etc/skel/.bashrc /etc/skel/.profile /root/ 2>/dev/null || true",
+      ...TMPFS_DIRS.map((dir) => `mount -t tmpfs -o mode=0755 tmpfs ${dir}`),
+      // root's shell dotfiles as on a fresh Debian VPS (the machine's own may be slow to source: sshd's bash reads .bashrc).
+      "rm -f /root/.bash_profile /root/.bash_login && cp /etc/skel/.bashrc /etc/skel/.profile /root/ 2>/dev/null || true",
       `: > ${ready}`,
       "exec sleep infinity",
     ].join("\n");

@@ -167,6 +167,7 @@ describe("startVps (its own file system)", () => {
       expect((await a.exec(`cat /etc/${marker} /tmp/${marker}; id -u ${marker.slice(0, 30)} >/dev/null && echo user`)).stdout).toBe("a\na\nuser\n");
       expect(existsSync(`/etc/${marker}`)).toBe(false);
       expect(existsSync(`/usr/local/lib/${marker}`)).toBe(false);
+      expect(existsSync(`/tmp/${marker}`)).toBe(false);
       expect(execFileSync("sh", ["-c", `id -u ${marker.slice(0, 30)} 2>/dev/null || echo none`], { encoding: "utf8" })).toBe("none\n");
       expect((await b.exec(`test -e /etc/${marker} || echo absent`)).stdout).toBe("absent\n");
       // A restarted sshd (a new host key) serves the same disk.
