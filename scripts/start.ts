@@ -16,6 +16,8 @@ const CONTROLLERS: Array<{ name: string; main: string; probe: number; metrics: n
   { name: "cloudflare-controller", main: "apps/cloudflare-controller/src/main.ts", probe: 8081, metrics: 8080, args: [] },
   { name: "ngrok-controller", main: "apps/ngrok-controller/src/main.ts", probe: 8083, metrics: 8082, args: [] },
   { name: "devtunnels-controller", main: "apps/devtunnels-controller/src/main.ts", probe: 8085, metrics: 8084, args: [] },
+  // Enrolls the VPSes edge Tunnels name, over SSH; the local demo has no VPS for it (yet).
+  { name: "edge-controller", main: "apps/edge-controller/src/main.ts", probe: 8087, metrics: 8086, args: [] },
 ];
 const NAMESPACE = process.env.KTUBE_NAMESPACE ?? "ktube-system";
 const DEMO_ACCOUNT = "0123456789abcdef0123456789abcdef"; // the account id examples/cloudflare.yaml uses

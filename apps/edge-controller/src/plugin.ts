@@ -7,9 +7,10 @@ import { Core, durationMs, type ConditionInput, type TunnelProvider } from "@ktu
 import { ProviderError, type CredentialRef, type ProviderKit, type ProviderPlugin, type RouteOutcome, type RouteOutcomes, type TunnelContext, type TunnelObject } from "@ktube/provider-kit";
 import type { ProviderCapabilities } from "@ktube/routing";
 import { ApiError, type KubeObject } from "@ktube/runtime";
-import { utils } from "ssh2";
+import ssh2 from "ssh2";
 import { applyEnvoyConfig } from "./provider/apply-config.ts";
 import { enrollVps, teardownVps, type EnvoyRelease } from "./provider/enroll.ts";
+import { assertEnvoyConfigValid } from "./provider/envoy/lint.ts";
 import { renderEnvoyConfig } from "./provider/envoy/render.ts";
 import { ENVOY_SDS_DIR, type EdgePlan, type EdgeTlsSecret } from "./provider/envoy/plan.ts";
 import { listenPortOf, planPorts, publicUrl, UPLINK_READY_PORT, type TlsSecretRef } from "./provider/port-plan.ts";
@@ -90,7 +91,8 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
       };
     },
     async verify(session) {
-      const parsed = utils.parseKey(session.privateKey, session.passphrase);
+      // ssh2 is CommonJS: `utils` is reachable through its default export only (Node cannot see it as a named one).
+      const parsed = ssh2.utils.parseKey(session.privateKey, session.passphrase);
       if (parsed instanceof Error) {
         return { ready: { type: "Ready", status: "False", reason: "InvalidPrivateKey", message: `the SSH private key cannot be read: ${parsed.message}` } };
       }
@@ -142,7 +144,7 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
       const reservation = binding?.status?.routes?.find((r) => r.name === route)?.reservation;
       return reservation?.id === "tunnelPort" && reservation.address ? Number(reservation.address) : undefined;
     };
-    const ports = planPorts(edge, ctx.accepted, recorded);
+    const ports = planPorts(edge, ctx.accepted, recorded, { envoyAdminPort: ENVOY_ADMIN_PORT });
     tunnelPortOf.set(uid, new Map(ports.routes.map((r) => [r.key, r.tunnelPort])));
 
     // TLS material for routes terminated at the edge, from each binding's own namespace.
@@ -192,6 +194,8 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
       if (enrolled.actions.length > 0) ctx.logger.info({ actions: enrolled.actions }, "enrolled the VPS");
       conditions.push({ type: "Enrolled", status: "True", reason: "Enrolled", message: `the VPS at ${edge.address} runs KTube's firewall, WireGuard and Envoy${enrolled.systemd ? " (systemd)" : ""}` });
       try {
+        // What only Envoy's C++ loader would refuse never reaches the VPS.
+        assertEnvoyConfigValid(rendered, { sshPort: edge.ssh.port, wireguardPort: edge.wireguard.listenPort });
         const applied = await applyEnvoyConfig(vps, rendered, { adminPort: ENVOY_ADMIN_PORT, ...(options.confirmTimeoutMs ? { confirmTimeoutMs: options.confirmTimeoutMs } : {}) });
         configVersion = applied.version;
         status.configVersion = applied.version;

@@ -6,19 +6,22 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
 import { registerProviderControllers } from "@ktube/provider-kit";
 import { createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
-import { createTestCa, createTestNamespace, deleteTestNamespace, eventually, kubectl, ktubeStatus, testKubeConfig, waitForKtubeCondition } from "@ktube/testenv";
+import { createTestCa, createTestNamespace, deleteTestNamespace, eventually, kubectl, ktubeStatus, testKubeConfig, TestProcess, waitForKtubeCondition } from "@ktube/testenv";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ENVOY_ADMIN_PORT, edgePlugin } from "../src/plugin.ts";
 import { ENVOY_SDS_DIR } from "../src/provider/envoy/plan.ts";
 import { FIREWALL_FILE } from "../src/provider/vps-files.ts";
 import { wireGuardPublicKey } from "../src/provider/wireguard-keys.ts";
-import { startEdgeVps, trustCa, type EdgeVps } from "./provider/edge-vps.ts";
+import { envoyProcesses, startEdgeVps, trustCa, type EdgeVps } from "./provider/edge-vps.ts";
 
 const MANAGED_BY = "ktube-edge-controller";
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const id = randomBytes(3).toString("hex");
 const PROVIDER = `edge-${id}`;
 
@@ -30,13 +33,13 @@ let controllerNs: string;
 let ns: string;
 const scratch = mkdtempSync(join(tmpdir(), "ktube-edge-controller-"));
 
-const tunnel = (name: string, vps: EdgeVps): KubeObject =>
+const tunnel = (name: string, vps: EdgeVps, provider = PROVIDER): KubeObject =>
   ({
     apiVersion: "ktube.dev/v1alpha1",
     kind: "Tunnel",
     metadata: { name, namespace: ns },
     spec: {
-      providerRef: { name: PROVIDER },
+      providerRef: { name: provider },
       allowedBindings: { namespaces: { from: "Same" } },
       edge: {
         address: vps.vps.address,
@@ -266,6 +269,70 @@ describe("an edge Tunnel and its VPS's SSH keys", () => {
     } finally {
       await client.delete(TunnelResource, ns, "second").catch(() => undefined);
       await other.stop();
+    }
+  });
+});
+
+describe("the edge controller killed in the middle of enrolling", () => {
+  it("converges when it starts again: enrolled once, one Envoy, nothing of the cut download left", async () => {
+    const vps = await startEdgeVps();
+    const label = `${id}-kill`;
+    const provider = `edge-kill-${id}`;
+    // The first download hangs, so the kill lands mid-enrollment; the next one is served at once.
+    const slow = vps.offer(vps.envoyExecutable, { delayMs: 120_000, delayOnce: true });
+    const processes: TestProcess[] = [];
+    const start = (): TestProcess => {
+      const child = spawn(
+        process.execPath,
+        [
+          "--disable-warning=ExperimentalWarning",
+          MAIN,
+          `--kubeconfig=${process.env.KUBECONFIG}`,
+          `--namespace=${controllerNs}`,
+          `--provider-selector=ktube.dev/test-harness=${label}`,
+          "--leader-elect=false",
+          "--health-probe-bind-address=127.0.0.1:0",
+          "--metrics-bind-address=127.0.0.1:0",
+          "--resync-interval=2",
+        ],
+        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: process.env.KTUBE_TEST_LOG ?? "info" } },
+      );
+      const started = new TestProcess(child);
+      processes.push(started);
+      return started;
+    };
+    try {
+      await client.create(Core.Secret, {
+        metadata: { name: "vps-ssh-kill", namespace: controllerNs },
+        stringData: { privateKey: vps.vps.clientPrivateKey, knownHosts: `${vps.vps.hostPublicKey}\n` },
+      } as KubeObject);
+      await client.create(TunnelProviderResource, {
+        apiVersion: "ktube.dev/v1alpha1",
+        kind: "TunnelProvider",
+        metadata: { name: provider, labels: { "ktube.dev/test-harness": label } },
+        spec: { type: "edge", edge: { sshSecretRef: { name: "vps-ssh-kill" }, envoy: { version: "1.36.2", url: slow.url, sha256: slow.sha256 } } },
+      } as KubeObject);
+      await client.create(TunnelResource, tunnel("killed", vps, provider));
+
+      const first = start();
+      await slow.requested; // the VPS is downloading Envoy for the first controller
+      expect((await vps.vps.exec("cat /etc/ktube/owner")).stdout).toContain(`${ns}/killed `);
+      await first.kill();
+
+      const second = start();
+      const status = await waitForKtubeCondition(kc, "Tunnel", ns, "killed", "ConfigApplied", { status: "True" }, 90_000);
+      expect(status.conditions?.find((c) => c.type === "Enrolled")?.status).toBe("True");
+      expect(await envoyProcesses(vps)).toHaveLength(1);
+      expect((await vps.vps.exec("ls -d /usr/local/lib/ktube/.download.* 2>/dev/null | wc -l")).stdout.trim()).toBe("0");
+      expect(second.output).not.toContain("Error:");
+
+      await client.delete(TunnelResource, ns, "killed");
+      await eventually(async () => expect((await vps.vps.exec("ls -d /etc/ktube 2>/dev/null; true")).stdout).toBe(""), 60_000);
+    } finally {
+      await Promise.all(processes.map((p) => p.stop()));
+      await client.delete(TunnelResource, ns, "killed").catch(() => undefined);
+      await client.delete(TunnelProviderResource, undefined, provider).catch(() => undefined);
+      await vps.stop();
     }
   });
 });

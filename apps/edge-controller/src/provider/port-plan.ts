@@ -4,7 +4,7 @@
 // (TLS and HTTPS routes, fanned out by SNI, one default chain at most) or HTTP (routes by
 // Host and path). Routing's claims keep two routes from taking the same TCP/UDP port, SNI
 // name or host+path; what they cannot see, a port already serving another kind, the
-// WireGuard or SSH port, or a port outside the Tunnel's listenPorts, is decided here: the
+// WireGuard, SSH or Envoy admin port, or a port outside the Tunnel's listenPorts, is decided here: the
 // older binding keeps the port and the younger route gets a ListenPortConflict outcome,
 // never a failed tunnel. Each served route gets its own port on the uplinks' tunnel
 // address (the uplink forwards it to the target); a route keeps the one it had.
@@ -54,7 +54,12 @@ const describeRanges = (ranges: EdgeTunnelSpec["listenPorts"]): string => ranges
  * `recorded(key)` is the tunnel port a route had (from memory or its binding's status),
  * kept when still free, so the uplinks' forwarding for unchanged routes never moves.
  */
-export function planPorts(edge: EdgeTunnelSpec, accepted: readonly AcceptedBinding[], recorded: (key: string) => number | undefined): PortPlan {
+export function planPorts(
+  edge: EdgeTunnelSpec,
+  accepted: readonly AcceptedBinding[],
+  recorded: (key: string) => number | undefined,
+  options: { envoyAdminPort: number },
+): PortPlan {
   const plan: PortPlan = { routes: [], refused: [], secrets: [] };
   /** `<transport>/<port>` -> the kind it serves and who set it. */
   const ports = new Map<string, { kind: PortKind; by: string }>();
@@ -76,6 +81,10 @@ export function planPorts(edge: EdgeTunnelSpec, accepted: readonly AcceptedBindi
       }
       if (transport === "UDP" && listenPort === edge.wireguard.listenPort) {
         refuse(key, "ListenPortConflict", `route ${route.name}: ${listenPort}/UDP is the tunnel's WireGuard port`);
+        continue;
+      }
+      if (transport === "TCP" && listenPort === options.envoyAdminPort) {
+        refuse(key, "ListenPortConflict", `route ${route.name}: ${listenPort}/TCP is Envoy's admin port on the VPS`);
         continue;
       }
       if (transport === "TCP" && listenPort === edge.ssh.port) {

@@ -2,8 +2,7 @@
 // (testenv's VPS), with fake-envoy installed as "Envoy" from an HTTPS URL pinned by SHA-256.
 // Nothing runs systemd here: ktube-service's own fallback runs the units (vps-files.ts).
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { ProviderError } from "@ktube/provider-kit";
@@ -13,7 +12,7 @@ import { renderEnvoyConfig } from "../../src/provider/envoy/render.ts";
 import { connectVps, type VpsSession } from "../../src/provider/ssh.ts";
 import { ENVOY_BOOTSTRAP, ENVOY_USER, FIREWALL_FILE, WIREGUARD_INTERFACE } from "../../src/provider/vps-files.ts";
 import { generateWireGuardKeyPair } from "../../src/provider/wireguard-keys.ts";
-import { startEdgeVps, type EdgeVps } from "./edge-vps.ts";
+import { envoyProcesses, startEdgeVps, type EdgeVps } from "./edge-vps.ts";
 
 const ADMIN_PORT = 9901;
 const OWNER = "team/edge uid-1";
@@ -45,26 +44,6 @@ function desiredFor(edge: EdgeVps, overrides: Partial<VpsDesiredState> = {}): Vp
     bootstrap: bootstrap(),
     ...overrides,
   };
-}
-
-/** The Envoy processes on the VPS (in its network namespace): pid, uid and effective/ambient capabilities. */
-async function envoyProcesses(edge: EdgeVps): Promise<Array<{ pid: number; uid: number; capEff: string; capAmb: string }>> {
-  const pids = execFileSync("ip", ["netns", "pids", edge.vps.namespace], { encoding: "utf8" }).split("\n").filter(Boolean);
-  const found: Array<{ pid: number; uid: number; capEff: string; capAmb: string }> = [];
-  for (const pid of pids) {
-    let cmdline: string;
-    let status: string;
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-      status = readFileSync(`/proc/${pid}/status`, "utf8");
-    } catch {
-      continue; // exited meanwhile
-    }
-    if (!cmdline.includes(`-c ${ENVOY_BOOTSTRAP}`) || /^State:\s+Z/m.test(status)) continue;
-    const field = (name: string): string => new RegExp(`^${name}:\\s+(\\S+)`, "m").exec(status)?.[1] ?? "";
-    found.push({ pid: Number(pid), uid: Number(field("Uid")), capEff: field("CapEff"), capAmb: field("CapAmb") });
-  }
-  return found;
 }
 
 const CAP_NET_BIND_SERVICE = (1n << 10n).toString(16).padStart(16, "0");
@@ -125,6 +104,10 @@ describe("enrollVps on a fresh VPS", () => {
     const listening = await edge.vps.exec(`ss -Htln 'sport = :${ADMIN_PORT}'`);
     expect(listening.stdout.trim().split(/\s+/)[3]).toBe(`127.0.0.1:${ADMIN_PORT}`);
     expect(await adminStats(session)).toContain("listener_manager.lds.update_success");
+
+    // The units are what systemd would run on a VPS booted with it (this one runs them through the wrapper's fallback).
+    const verify = await edge.vps.exec("command -v systemd-analyze >/dev/null || { echo 'needs systemd-analyze: apt-get install -y systemd' >&2; exit 127; }; systemd-analyze verify /etc/ktube/units/*.service");
+    expect(verify).toMatchObject({ code: 0, stderr: "" });
 
     // The private key is only readable by root.
     expect((await edge.vps.exec("stat -c '%a %U' /etc/ktube/wireguard.conf")).stdout.trim()).toBe("600 root");

@@ -12,6 +12,7 @@ const binding = (name: string, routes: Array<Partial<Route> & { name: string; pr
 });
 
 const none = (): undefined => undefined;
+const ADMIN = { envoyAdminPort: 9901 };
 
 describe("planPorts", () => {
   it("serves TCP, UDP, SNI fan-out and HTTP on their ports, each route with its own tunnel port", () => {
@@ -26,8 +27,7 @@ describe("planPorts", () => {
         ]),
         binding("b", [{ name: "web", protocol: "HTTPS", hostname: "b.example.com", tls: { mode: "offload", secretRef: { name: "b-tls" } } }]),
       ],
-      none,
-    );
+      none, ADMIN);
     expect(plan.refused).toEqual([]);
     expect(plan.routes.map((r) => [r.key, r.protocol, r.listenPort, r.tunnelPort])).toEqual([
       ["team/a/ssh", "TCP", 9000, TUNNEL_PORT_FIRST],
@@ -45,15 +45,14 @@ describe("planPorts", () => {
     const plan = planPorts(
       edge,
       [binding("old", [{ name: "raw", protocol: "TCP", listenPort: 443 }]), binding("young", [{ name: "web", protocol: "TLS", hostname: "y.example.com" }])],
-      none,
-    );
+      none, ADMIN);
     expect(plan.routes.map((r) => r.key)).toEqual(["team/old/raw"]);
     expect(plan.refused).toEqual([
       { key: "team/young/web", outcome: { ready: false, reason: "ListenPortConflict", message: "route web: port TCP/443 already serves TCP routes of team/old, which is older" } },
     ]);
   });
 
-  it("refuses the WireGuard and SSH ports and ports outside listenPorts, and TCP without a port", () => {
+  it("refuses the WireGuard, SSH and Envoy admin ports and ports outside listenPorts, and TCP without a port", () => {
     // Admission keeps listenPorts away from these ports; the plan checks again all the same.
     const plan = planPorts(
       { ...edge, listenPorts: [{ from: 1, to: 65535 }] },
@@ -62,16 +61,17 @@ describe("planPorts", () => {
           { name: "wg", protocol: "UDP", listenPort: 51821 },
           { name: "ssh", protocol: "TCP", listenPort: 22 },
           { name: "raw", protocol: "TCP" },
+          { name: "admin", protocol: "TCP", listenPort: 9901 },
         ]),
       ],
-      none,
-    );
+      none, ADMIN);
     expect(plan.refused.map((r) => [r.key, r.outcome.reason, r.outcome.message])).toEqual([
       ["team/a/wg", "ListenPortConflict", "route wg: 51821/UDP is the tunnel's WireGuard port"],
       ["team/a/ssh", "ListenPortConflict", "route ssh: 22/TCP is the VPS's SSH port"],
       ["team/a/raw", "ListenPortRequired", "route raw: a TCP route on the edge needs listenPort"],
+      ["team/a/admin", "ListenPortConflict", "route admin: 9901/TCP is Envoy's admin port on the VPS"],
     ]);
-    const outside = planPorts(edge, [binding("a", [{ name: "x", protocol: "TCP", listenPort: 8080 }])], none);
+    const outside = planPorts(edge, [binding("a", [{ name: "x", protocol: "TCP", listenPort: 8080 }])], none, ADMIN);
     expect(outside.refused[0]!.outcome).toMatchObject({ reason: "ListenPortNotAllowed", message: "route x: port 8080 is not one of the tunnel's listenPorts (80, 443, 5353, 9000-9010)" });
   });
 
@@ -80,8 +80,7 @@ describe("planPorts", () => {
     const plan = planPorts(
       edge,
       [binding("a", [{ name: "r", protocol: "TCP", listenPort: 9001 }]), binding("b", [{ name: "r", protocol: "TCP", listenPort: 9002 }])],
-      (key) => recorded.get(key),
-    );
+      (key) => recorded.get(key), ADMIN);
     expect(plan.routes.map((r) => [r.key, r.tunnelPort])).toEqual([
       ["team/a/r", TUNNEL_PORT_FIRST],
       ["team/b/r", TUNNEL_PORT_FIRST + 7],
@@ -92,8 +91,7 @@ describe("planPorts", () => {
     const plan = planPorts(
       edge,
       [binding("a", [{ name: "m", protocol: "TLS", hostname: "m.example.com", tls: { mode: "mutual", secretRef: { name: "certs" } } }])],
-      none,
-    );
+      none, ADMIN);
     expect(plan.secrets).toEqual([{ name: "team.certs", namespace: "team", secret: "certs", mutual: true }]);
   });
 });
