@@ -76,11 +76,22 @@ function createdAt(binding: TunnelBinding): number {
   return Number.isNaN(ms) ? Number.NEGATIVE_INFINITY : ms;
 }
 
-/** Oldest first: creationTimestamp, then namespace/name. Older bindings win conflicts. */
+/** Does the binding's status say it is accepted now (it holds its claims)? */
+const acceptedNow = (binding: TunnelBinding): boolean =>
+  binding.status?.conditions?.some((c) => c.type === "Accepted" && c.status === "True") ?? false;
+
+/**
+ * Oldest first: creationTimestamp, then, between bindings created in the same second (the
+ * timestamp's resolution), the one already accepted (a newcomer never takes claims from the
+ * binding holding them just because of its name), then namespace/name. Older bindings win
+ * conflicts.
+ */
 export function byAge(a: TunnelBinding, b: TunnelBinding): number {
   const ta = createdAt(a);
   const tb = createdAt(b);
   if (ta !== tb) return ta < tb ? -1 : 1;
+  const holdA = acceptedNow(a);
+  if (holdA !== acceptedNow(b)) return holdA ? -1 : 1;
   const ka = bindingKey(a);
   const kb = bindingKey(b);
   return ka < kb ? -1 : ka > kb ? 1 : 0;

@@ -62,6 +62,15 @@ describe("evaluateTunnel", () => {
     expect(v.get("shop/b")!.accepted.reason).toBe("Conflict");
   });
 
+  it("keeps a same-second tie with the binding already accepted, whatever the newcomer's name", () => {
+    const t = "2026-01-01T00:00:00Z";
+    const holder = { ...binding("shop", "b", [{ hostname: "t.example.com" }], t), status: { conditions: [{ type: "Accepted", status: "True" as const, reason: "Accepted", message: "", lastTransitionTime: t }] } };
+    const newcomer = binding("shop", "a", [{ hostname: "t.example.com" }], t);
+    const v = evaluateTunnel(view(tunnel({ from: "All" }), [newcomer, holder]), caps);
+    expect(v.get("shop/b")!.accepted.status).toBe("True");
+    expect(v.get("shop/a")!.accepted.reason).toBe("Conflict");
+  });
+
   it("orders by creation time whether metadata carries strings or Dates", () => {
     const sorted = [
       binding("shop", "c", [], "2026-03-01T00:00:00Z"),
