@@ -118,7 +118,7 @@ async function probeConfig(session: VpsSession): Promise<{ hashes: Map<string, s
 
 export async function applyEnvoyConfig(session: VpsSession, config: EnvoyConfigFiles, options: ApplyOptions): Promise<ApplyResult> {
   const { hashes, cds: currentCds } = await probeConfig(session);
-  const before = await readUpdateStats(session, options.adminPort);
+  const before = await statsOnceUp(session, options);
   const byPath = new Map(config.files.map((file) => [file.path, file.content]));
   const secrets = config.files.filter((file) => file.path.startsWith(`${ENVOY_SDS_DIR}/`));
   const changed: string[] = [];
@@ -155,6 +155,19 @@ export async function applyEnvoyConfig(session: VpsSession, config: EnvoyConfigF
 
   await confirmVersion(session, config.version, before.rejected, options);
   return { version: config.version, changed };
+}
+
+/** Envoy's update stats, waiting for its admin to answer (Envoy may have just been started or restarted). */
+async function statsOnceUp(session: VpsSession, options: ApplyOptions): Promise<EnvoyUpdateStats> {
+  const deadline = Date.now() + (options.confirmTimeoutMs ?? 20_000);
+  for (;;) {
+    try {
+      return await readUpdateStats(session, options.adminPort);
+    } catch (error) {
+      if (!(error instanceof ProviderError) || error.reason !== "EnvoyAdminUnreachable" || Date.now() > deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.pollIntervalMs ?? 250));
+  }
 }
 
 /** Waits until Envoy reports `version` for both LDS and CDS; throws on a rejection or a timeout. */

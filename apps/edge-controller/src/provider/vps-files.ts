@@ -222,8 +222,9 @@ X-KTubeCheck=${WIREGUARD_SCRIPT} check
 [Install]
 WantedBy=multi-user.target
 `,
+    // Wants, not Requires: restarting WireGuard must not restart Envoy (and close every connection).
     "ktube-envoy": `${header("KTube edge proxy (Envoy)")}After=ktube-wireguard.service
-Requires=ktube-wireguard.service
+Wants=ktube-wireguard.service
 
 [Service]
 Type=simple
