@@ -15,7 +15,7 @@ export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "critic
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Envoy's logger names used here (the `%n` field). */
-export type LoggerName = "main" | "config" | "upstream" | "admin" | "secret" | "runtime";
+export type LoggerName = "main" | "config" | "upstream" | "admin" | "secret" | "runtime" | "conn_handler" | "filter" | "hc";
 
 export const SOURCE = {
   server: "source/server/server.cc:0",
@@ -31,6 +31,11 @@ export const SOURCE = {
   sdsApi: "source/common/secret/sds_api.cc:0",
   admin: "source/server/admin/admin.cc:0",
   fakeEnvoy: "packages/fake-envoy:0",
+  healthChecker: "source/extensions/health_checkers/common/health_checker_base_impl.cc:0",
+  connectionHandler: "source/common/listener_manager/connection_handler_impl.cc:0",
+  activeTcpListener: "source/common/listener_manager/active_tcp_listener.cc:0",
+  tcpProxy: "source/common/tcp_proxy/tcp_proxy.cc:0",
+  udpProxy: "source/extensions/filters/udp/udp_proxy/udp_proxy_filter.cc:0",
 } as const;
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, "0");

@@ -9,6 +9,7 @@ import { startAdminServer, AdminBindError, type AdminServer, type ServerState } 
 import { InitializationError, loadBootstrap } from "./bootstrap.ts";
 import type { CommandLineOptions } from "./cli.ts";
 import { ConfigPlane } from "./config-plane.ts";
+import { DataPlane } from "./data/data-plane.ts";
 import { SOURCE, type EnvoyLogger } from "./log.ts";
 import { StatsStore } from "./stats/store.ts";
 import { buildVersion } from "./version.ts";
@@ -18,12 +19,14 @@ const STATE_NUMBER: Record<ServerState, number> = { LIVE: 0, DRAINING: 1, PRE_IN
 export class FakeEnvoyServer {
   readonly plane: ConfigPlane;
   readonly admin: AdminServer | undefined;
+  readonly data: DataPlane;
   private state: ServerState = "PRE_INITIALIZING";
   private readonly log: EnvoyLogger;
   private stopping: Promise<void> | undefined;
 
-  private constructor(plane: ConfigPlane, admin: AdminServer | undefined, log: EnvoyLogger) {
+  private constructor(plane: ConfigPlane, admin: AdminServer | undefined, log: EnvoyLogger, data: DataPlane) {
     this.plane = plane;
+    this.data = data;
     this.admin = admin;
     this.log = log;
   }
@@ -51,6 +54,8 @@ export class FakeEnvoyServer {
     const bootstrap = await loadBootstrap(options.configPath);
     const stats = new StatsStore();
     const plane = new ConfigPlane({ bootstrap, log, watch: true, stats });
+    // Subscribed before anything loads, so it sees every listener and cluster.
+    const data = new DataPlane({ listeners: plane.listeners, clusters: plane.clusters, stats, log, drainTimeSeconds: options.drainTimeSeconds });
     let server: FakeEnvoyServer | undefined;
     let admin: AdminServer | undefined;
     const adminAddress = bootstrap.bootstrap.admin?.address?.socket_address;
@@ -66,6 +71,7 @@ export class FakeEnvoyServer {
             log.info("main", SOURCE.server, "shutting down server");
             setImmediate(() => void server?.stop().then(() => onExit(0)));
           },
+          clustersText: () => data.clustersText(),
           refreshStats: () => stats.gauge("server.uptime").set(Math.floor((Date.now() - started.getTime()) / 1000)),
         });
       } catch (error) {
@@ -77,7 +83,7 @@ export class FakeEnvoyServer {
     } else {
       log.info("main", SOURCE.server, "No admin address given, so no admin HTTP server started.");
     }
-    server = new FakeEnvoyServer(plane, admin, log);
+    server = new FakeEnvoyServer(plane, admin, log, data);
     stats.gauge("server.concurrency").set(1);
     stats.gauge("server.hot_restart_epoch").set(0);
     server.setState("PRE_INITIALIZING");
@@ -86,6 +92,7 @@ export class FakeEnvoyServer {
       server.setState("INITIALIZING");
       await plane.startDynamic();
     } catch (error) {
+      data.close();
       plane.close();
       await admin?.close();
       throw error;
@@ -100,6 +107,7 @@ export class FakeEnvoyServer {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.setState("DRAINING");
+      this.data.close();
       this.plane.close();
       await this.admin?.close();
       this.log.info("main", SOURCE.server, "exiting");

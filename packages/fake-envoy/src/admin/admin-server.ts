@@ -31,6 +31,8 @@ export interface AdminContext {
   state(): ServerState;
   /** /quitquitquit: exit after the answer is sent. */
   quit(): void;
+  /** Envoy's /clusters text (the data path's hosts and their health); absent without a data path. */
+  clustersText?(): string;
   /** Updates stats computed on read (server.uptime). */
   refreshStats(): void;
 }
@@ -154,6 +156,14 @@ const ENDPOINTS: Record<string, Endpoint> = {
     handle(_url, ctx) {
       const lines = [...ctx.plane.listeners.active.values()].map((l) => `${l.name}::${l.address.text}\n`);
       return { status: 200, body: lines.join("") };
+    },
+  },
+  "/clusters": {
+    help: "upstream cluster status",
+    mutates: false,
+    handle(url, ctx) {
+      if (url.searchParams.has("format")) return { status: 400, body: "fake-envoy serves /clusters in the text format only\n" };
+      return { status: 200, body: ctx.clustersText?.() ?? "" };
     },
   },
   "/quitquitquit": {

@@ -62,6 +62,7 @@ export class ListenerManager extends EventEmitter<ListenerManagerEvents> {
     this.options = options;
     for (const name of ["listener_added", "listener_modified", "listener_removed", "listener_in_place_updated", "listener_create_failure"]) options.stats.counter(name);
     this.updateGauges();
+    options.stats.gauge("total_listeners_draining").set(0); // the data path keeps it
   }
 
   private builder(): ListenerBuilder {
@@ -172,6 +173,17 @@ export class ListenerManager extends EventEmitter<ListenerManagerEvents> {
     if (failures.length > 0) throw new ConfigRejectedError(`Error adding/updating listener(s) ${failures.join("\n")}`, unimplemented);
   }
 
+  /**
+   * The data path could not bind `listener` (Envoy's onListenerCreateFailure): it is removed
+   * (the data path counts `listener_create_failure` and logs the reason).
+   */
+  onListenerCreateFailure(listener: ActiveListener): void {
+    if (this.active.get(listener.name) !== listener) return;
+    this.active.delete(listener.name);
+    this.release(listener);
+    this.updateGauges();
+  }
+
   close(): void {
     for (const listener of this.active.values()) this.release(listener);
   }
@@ -180,6 +192,5 @@ export class ListenerManager extends EventEmitter<ListenerManagerEvents> {
     const { stats } = this.options;
     stats.gauge("total_listeners_active").set(this.active.size);
     stats.gauge("total_listeners_warming").set(0);
-    stats.gauge("total_listeners_draining").set(0);
   }
 }
