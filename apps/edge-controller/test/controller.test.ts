@@ -140,6 +140,13 @@ describe("an edge Tunnel", () => {
       expect(await envoyVersion(edge)).toEqual({ lds: now.configVersion, cds: now.configVersion });
     }, 30_000);
 
+    // Envoy (unprivileged, with CAP_NET_BIND_SERVICE) listens on the public ports, 80 and 443 included.
+    await eventually(async () => {
+      const listening = (await edge.vps.exec("ss -Hltn")).stdout;
+      for (const port of [80, 443, 9000]) expect(listening).toContain(`0.0.0.0:${port} `);
+      expect((await edge.vps.exec("ss -Hlun")).stdout).toContain("0.0.0.0:5353 ");
+    }, 30_000);
+
     // Routes are served by Envoy but wait for the uplinks (issue 12) to reach their targets:
     // not ready, so no url in status yet (it appears once a route is served end to end).
     const bound = await eventually(async () => {
