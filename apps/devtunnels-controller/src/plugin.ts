@@ -11,6 +11,8 @@ import {
   ConnectorPods,
   ProviderError,
   ProviderRateLimited,
+  outcomesByBinding,
+  recordedReservation,
   routeTableConfigMap,
   statusConfigMap,
   type ProviderKit,
@@ -163,14 +165,7 @@ async function reconcileDevTunnel(ctx: TunnelContext<DevTunnelsSession>, options
     await ctx.saveStatus({ tunnelId: dev.tunnelId!, region: dev.clusterId! });
   }
 
-  const recorded = (key: string): number | undefined => {
-    const known = memory.portOf.get(uid)?.get(key);
-    if (known !== undefined) return known;
-    const [ns, name, route] = key.split("/");
-    const binding = ctx.accepted.find((a) => a.binding.metadata.namespace === ns && a.binding.metadata.name === name)?.binding;
-    const reservation = binding?.status?.routes?.find((r) => r.name === route)?.reservation;
-    return reservation?.id === "port" && reservation.address ? Number(reservation.address) : undefined;
-  };
+  const recorded = (key: string): number | undefined => memory.portOf.get(uid)?.get(key) ?? recordedReservation(ctx.accepted, key, "port");
   const { ports: plan, refused } = planPorts(ctx.accepted, recorded, options.maxPorts);
   // The plan is the memory: routes that went are forgotten with it.
   memory.portOf.set(uid, new Map(plan.map((p) => [p.key, p.port])));
@@ -231,14 +226,8 @@ function routeOutcomes(
   refused: Array<{ key: string; outcome: RouteOutcome }>,
   host: HostReport | undefined,
 ): Map<string, RouteOutcomes> {
-  const byBinding = new Map<string, RouteOutcomes>();
-  const set = (key: string, outcome: RouteOutcome): void => {
-    const [namespace, binding, route] = key.split("/");
-    let routes = byBinding.get(`${namespace}/${binding}`);
-    if (!routes) byBinding.set(`${namespace}/${binding}`, (routes = new Map()));
-    routes.set(route!, outcome);
-  };
-  for (const { key, outcome } of refused) set(key, outcome);
+  const outcomes: Array<[string, RouteOutcome]> = refused.map(({ key, outcome }) => [key, outcome]);
+  const set = (key: string, outcome: RouteOutcome): void => void outcomes.push([key, outcome]);
   for (const p of plan) {
     const reservation = { id: "port", address: String(p.port) };
     const url = live.get(p.port)?.portForwardingUris?.[0];
@@ -246,7 +235,7 @@ function routeOutcomes(
     else if (!host || !host.ports.includes(p.port)) set(p.key, { ready: false, reason: "HostNotReady", message: `waiting for the host to forward port ${p.port}`, reservation });
     else set(p.key, { ready: true, url, reservation });
   }
-  return byBinding;
+  return outcomesByBinding(outcomes);
 }
 
 /** A low-frequency sweep: this installation's dev tunnels whose Tunnel no longer exists are deleted (quota is 10). */

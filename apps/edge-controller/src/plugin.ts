@@ -4,7 +4,7 @@
 // written), renders Envoy's configuration from the accepted routes and applies it,
 // reporting ConfigApplied only once Envoy's own admin shows the version.
 import { Core, durationMs, type ConditionInput, type TunnelProvider } from "@ktube/api";
-import { ProviderError, type CredentialRef, type ProviderKit, type ProviderPlugin, type RouteOutcome, type RouteOutcomes, type TunnelContext, type TunnelObject } from "@ktube/provider-kit";
+import { outcomesByBinding, ProviderError, recordedReservation, type CredentialRef, type ProviderKit, type ProviderPlugin, type RouteOutcome, type RouteOutcomes, type TunnelContext, type TunnelObject } from "@ktube/provider-kit";
 import type { ProviderCapabilities } from "@ktube/routing";
 import { ApiError, type KubeObject } from "@ktube/runtime";
 import ssh2 from "ssh2";
@@ -16,7 +16,7 @@ import { ENVOY_SDS_DIR, type EdgePlan, type EdgeTlsSecret } from "./provider/env
 import { listenPortOf, planPorts, publicUrl, UPLINK_READY_PORT, type TlsSecretRef } from "./provider/port-plan.ts";
 import { connectVps, HostKeyError, type VpsSession, type VpsTarget } from "./provider/ssh.ts";
 import { ENVOY_BOOTSTRAP } from "./provider/vps-files.ts";
-import { tunnelAddresses, wireguardKeysSecret, wireguardSettings, type TunnelKeys } from "./provider/wireguard.ts";
+import { tunnelAddresses, wireguardKeysSecret, wireguardSettings } from "./provider/wireguard.ts";
 
 export const EDGE_CAPABILITIES: ProviderCapabilities = {
   provider: "the edge",
@@ -136,14 +136,7 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
     const { secret, keys } = wireguardKeysSecret(tunnel, keysSecret, edge.uplink.replicas);
     if (secret) await objects.ensure(Core.Secret, secret);
 
-    const recorded = (key: string): number | undefined => {
-      const known = tunnelPortOf.get(uid)?.get(key);
-      if (known !== undefined) return known;
-      const [ns, name, route] = key.split("/");
-      const binding = ctx.accepted.find((a) => a.binding.metadata.namespace === ns && a.binding.metadata.name === name)?.binding;
-      const reservation = binding?.status?.routes?.find((r) => r.name === route)?.reservation;
-      return reservation?.id === "tunnelPort" && reservation.address ? Number(reservation.address) : undefined;
-    };
+    const recorded = (key: string): number | undefined => tunnelPortOf.get(uid)?.get(key) ?? recordedReservation(ctx.accepted, key, "tunnelPort");
     const ports = planPorts(edge, ctx.accepted, recorded, { envoyAdminPort: ENVOY_ADMIN_PORT });
     tunnelPortOf.set(uid, new Map(ports.routes.map((r) => [r.key, r.tunnelPort])));
 
@@ -296,14 +289,8 @@ function routeOutcomes(
   applied: EdgePlan["routes"],
   refused: Array<{ key: string; outcome: RouteOutcome }>,
 ): Map<string, RouteOutcomes> {
-  const byBinding = new Map<string, RouteOutcomes>();
-  const set = (key: string, outcome: RouteOutcome): void => {
-    const [namespace, binding, route] = key.split("/");
-    let routes = byBinding.get(`${namespace}/${binding}`);
-    if (!routes) byBinding.set(`${namespace}/${binding}`, (routes = new Map()));
-    routes.set(route!, outcome);
-  };
-  for (const { key, outcome } of refused) set(key, outcome);
+  const outcomes: Array<[string, RouteOutcome]> = refused.map(({ key, outcome }) => [key, outcome]);
+  const set = (key: string, outcome: RouteOutcome): void => void outcomes.push([key, outcome]);
   const live = new Set(applied.map((r) => r.key));
   for (const route of served) {
     const reservation = { id: "tunnelPort", address: String(route.tunnelPort) };
@@ -311,5 +298,5 @@ function routeOutcomes(
     // The uplinks that carry the traffic down the tunnel are issue 12's: until they run, a route is served by Envoy but not yet reachable.
     else set(route.key, { ready: false, reason: "UplinkNotReady", message: `Envoy serves ${publicUrl(address, route)}; waiting for an uplink to carry it to the target`, url: publicUrl(address, route), reservation });
   }
-  return byBinding;
+  return outcomesByBinding(outcomes);
 }

@@ -12,3 +12,4 @@ export * from "./register.ts";
 export * from "./main.ts";
 export * from "./connector-objects.ts";
 export * from "./connector-runtime.ts";
+export * from "./route-keys.ts";

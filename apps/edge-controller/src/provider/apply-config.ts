@@ -12,9 +12,9 @@
 // instead is a rejection, reported with Envoy's own log line; neither within the timeout is "not
 // confirmed". Both are errors, so the caller never records an unconfirmed version as applied
 // and retries with backoff.
-import { createHash } from "node:crypto";
 import { ProviderError } from "@ktube/provider-kit";
 import { ENVOY_CONFIG_DIR, ENVOY_SDS_DIR } from "./envoy/plan.ts";
+import { sha256 } from "./enroll.ts";
 import { shellQuote, type VpsSession } from "./ssh.ts";
 import { ENVOY_USER, SERVICE_WRAPPER } from "./vps-files.ts";
 
@@ -45,7 +45,6 @@ const STATS_FILTER = String.raw`^(listener_manager\.lds|cluster_manager\.cds)\.(
 /** How long a moved rejection counter may be followed by the version after all (see confirmVersion). */
 const REJECTION_GRACE_MS = 2_000;
 
-const sha256 = (content: string): string => createHash("sha256").update(content).digest("hex");
 
 export interface EnvoyUpdateStats {
   ldsVersion: string | undefined;

@@ -66,7 +66,8 @@ interface ManagedFile {
   mode: string;
 }
 
-const sha256 = (content: string | Buffer): string => createHash("sha256").update(content).digest("hex");
+/** Hex SHA-256, as `sha256sum` prints it on the VPS. */
+export const sha256 = (content: string | Buffer): string => createHash("sha256").update(content).digest("hex");
 
 /** Tools the VPS must have; `fetch` is curl or wget. */
 const REQUIRED_TOOLS = ["ip", "nft", "wg", "setpriv", "setsid", "sha256sum", "useradd"] as const;
