@@ -1,22 +1,48 @@
 // The self-hosted edge plugin: a Tunnel is one VPS, enrolled over SSH (host key pinned),
-// running Envoy as an unprivileged service behind KTube's firewall and reached by the
-// uplinks over WireGuard. Each reconcile enrolls (idempotently: only differences are
-// written), renders Envoy's configuration from the accepted routes and applies it,
-// reporting ConfigApplied only once Envoy's own admin shows the version.
+// running Envoy as an unprivileged service behind KTube's firewall, and a StatefulSet of
+// uplinks that dial WireGuard out to it and forward each route's tunnel port to its
+// target. Each reconcile writes the uplinks' objects and route table, enrolls the VPS
+// (idempotently: only differences are written), renders Envoy's configuration from the
+// accepted routes and applies it, reporting ConfigApplied only once Envoy's own admin
+// shows the version; a route is Ready once Envoy serves it and an uplink forwards it.
 import { Core, durationMs, type ConditionInput, type TunnelProvider } from "@ktube/api";
-import { outcomesByBinding, ProviderError, recordedReservation, type CredentialRef, type ProviderKit, type ProviderPlugin, type RouteOutcome, type RouteOutcomes, type TunnelContext, type TunnelObject } from "@ktube/provider-kit";
+import {
+  ConnectorPods,
+  connectorRole,
+  connectorRoleBinding,
+  connectorServiceAccount,
+  outcomesByBinding,
+  ProviderError,
+  recordedReservation,
+  routeTableConfigMap,
+  statusConfigMap,
+  type CredentialRef, type ProviderKit, type ProviderPlugin, type RouteOutcome, type RouteOutcomes, type TunnelContext, type TunnelObject } from "@ktube/provider-kit";
 import type { ProviderCapabilities } from "@ktube/routing";
 import { ApiError, type KubeObject } from "@ktube/runtime";
 import ssh2 from "ssh2";
 import { applyEnvoyConfig } from "./provider/apply-config.ts";
-import { enrollVps, teardownVps, type EnvoyRelease } from "./provider/enroll.ts";
+import { createHash } from "node:crypto";
+import { enrollVps, teardownVps, type EnvoyRelease, type VpsDesiredState } from "./provider/enroll.ts";
 import { assertEnvoyConfigValid } from "./provider/envoy/lint.ts";
-import { renderEnvoyConfig } from "./provider/envoy/render.ts";
+import { renderEnvoyConfig, type RenderedEnvoyConfig } from "./provider/envoy/render.ts";
 import { ENVOY_SDS_DIR, type EdgePlan, type EdgeTlsSecret } from "./provider/envoy/plan.ts";
-import { listenPortOf, planPorts, publicUrl, UPLINK_READY_PORT, type TlsSecretRef } from "./provider/port-plan.ts";
+import { listenPortOf, planPorts, publicUrl, UPLINK_READY_PORT, type EdgeTarget, type TlsSecretRef } from "./provider/port-plan.ts";
 import { connectVps, HostKeyError, type VpsSession, type VpsTarget } from "./provider/ssh.ts";
 import { ENVOY_BOOTSTRAP } from "./provider/vps-files.ts";
-import { tunnelAddresses, wireguardKeysSecret, wireguardSettings } from "./provider/wireguard.ts";
+import { tunnelAddresses, wireguardKeysSecret, wireguardSettings, type TunnelAddresses, type TunnelKeys } from "./provider/wireguard.ts";
+import { wireGuardPublicKey } from "./provider/wireguard-keys.ts";
+import {
+  DEFAULT_UPLINK_IMAGE,
+  parseReport,
+  tableHash,
+  uplinkDisruptionBudget,
+  uplinkKeySecret,
+  uplinkNames,
+  uplinkStatefulSet,
+  type UplinkReport,
+  type UplinkRoute,
+  type UplinkTable,
+} from "./manifests/uplink.ts";
 
 export const EDGE_CAPABILITIES: ProviderCapabilities = {
   provider: "the edge",
@@ -54,16 +80,37 @@ export interface EdgePluginOptions {
   resyncMs?: number;
   /** Connect timeout for SSH (default 20 s). */
   sshTimeoutMs?: number;
+  /** The uplinks' image when the provider names none (default: the controller's release). */
+  uplinkImage?: string;
 }
 
 type SecretObject = KubeObject & { type?: string; data?: Record<string, string> };
 
+/** What the VPS side of a reconcile found (Enrolled, ConfigApplied), and when it last connected. */
+interface VpsOutcome {
+  status: Partial<TunnelObject["status"] & object>;
+  conditions: ConditionInput[];
+  configVersion?: string;
+  checkedAt: number;
+}
+
+/** The uplinks' side: the route table's hash, the live replicas' reports, the ones forwarding it. */
+interface UplinkState {
+  hash: string;
+  reports: Map<string, UplinkReport>;
+  ready: Set<string>;
+  condition: ConditionInput;
+}
+
 export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<EdgeSession> {
   let kit: ProviderKit<EdgeSession> | undefined;
+  let pods: ConnectorPods | undefined;
   /** Each Tunnel's tunnel ports (by uid): route key -> port, until the bindings' status records them. */
   const tunnelPortOf = new Map<string, Map<string, number>>();
   /** Consecutive failed reconciles of each Tunnel (by uid), for the retry backoff. */
   const failuresOf = new Map<string, number>();
+  /** What each Tunnel's VPS last confirmed (by uid), with the inputs it was confirmed for. */
+  const confirmedOf = new Map<string, { inputs: string; outcome: VpsOutcome }>();
   /** Bindings already warned that their private key lives on the VPS (by binding uid + secret). */
   const warned = new Set<string>();
   const resyncMs = options.resyncMs ?? 5 * 60_000;
@@ -73,6 +120,8 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
     displayName: "Edge",
     setup(k) {
       kit = k;
+      pods = new ConnectorPods(k, uplinkNames({ metadata: {} } as TunnelObject).app);
+      pods.register();
     },
     capabilities: () => EDGE_CAPABILITIES,
     credentialRefs(provider): Record<string, CredentialRef> {
@@ -105,7 +154,7 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
       };
     },
     tunnel: {
-      owns: [Core.Secret],
+      owns: [Core.Secret, Core.ConfigMap, Core.ServiceAccount, Core.Role, Core.RoleBinding, Core.StatefulSet, Core.PodDisruptionBudget],
       reconcile: (ctx) => reconcileEdge(ctx),
       async cleanup(ctx) {
         const edge = ctx.tunnel.spec.edge;
@@ -122,6 +171,7 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
     forgetTunnel: (uid) => {
       tunnelPortOf.delete(uid);
       failuresOf.delete(uid);
+      confirmedOf.delete(uid);
     },
   };
 
@@ -149,6 +199,13 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
         for (const route of ports.routes.filter((r) => r.tls?.secret === ref.name)) refused.push({ key: route.key, outcome: { ready: false, reason: "TLSSecretInvalid", message: loaded, unresolvedRef: true } });
       } else secrets.push(loaded);
     }
+    // The uplinks forward to a Service's cluster IP (the node's Service proxy takes it from there).
+    const targets = new Map<string, UplinkRoute["target"]>();
+    for (const route of ports.routes) {
+      const target = resolveTarget(route.target);
+      if (typeof target === "string") refused.push({ key: route.key, outcome: { ready: false, reason: "ServiceHasNoClusterIP", message: target, unresolvedRef: true } });
+      else targets.set(route.key, target);
+    }
     const refusedKeys = new Set(refused.map((r) => r.key));
     const served = ports.routes.filter((route) => !refusedKeys.has(route.key));
     const addresses = tunnelAddresses(edge.wireguard.network, edge.uplink.replicas);
@@ -166,24 +223,72 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
       routes: served.map(({ target: _target, ...route }) => route),
       secrets: secrets.filter((s) => served.some((r) => r.tls?.secret === s.name)),
     };
+    const uplinks = await ensureUplinks(ctx, keys, addresses, served.map((route) => ({ key: route.key, protocol: route.protocol === "UDP" ? "UDP" : "TCP", tunnelPort: route.tunnelPort, target: targets.get(route.key)! })));
     const rendered = renderEnvoyConfig(plan);
     const bootstrap = rendered.files.find((file) => file.path === ENVOY_BOOTSTRAP)?.content;
     if (bootstrap === undefined) throw new Error(`the rendered Envoy config has no ${ENVOY_BOOTSTRAP}`);
+
+    const vps = await serveOnVps(
+      ctx,
+      {
+        owner: ownerOf(tunnel),
+        envoy: ctx.session.envoy,
+        wireguard: wireguardSettings(edge, keys, addresses),
+        firewall: { sshPort: edge.ssh.port, wireguardPort: edge.wireguard.listenPort, listenPorts: edge.listenPorts },
+        bootstrap,
+      },
+      rendered,
+      served.length,
+    );
+    const failed = vps.conditions.find((c) => c.status === "False");
+    const conditions: ConditionInput[] = [
+      failed
+        ? { type: "Ready", status: "False", reason: failed.reason, message: failed.message }
+        : uplinks.ready.size === 0
+          ? { type: "Ready", status: "False", reason: uplinks.condition.reason, message: `Envoy on ${edge.address} is configured, but no uplink forwards yet: ${uplinks.condition.message}` }
+          : { type: "Ready", status: "True", reason: "EdgeServing", message: `the VPS at ${edge.address} serves ${served.length} route${served.length === 1 ? "" : "s"}` },
+      ...vps.conditions,
+      uplinks.condition,
+    ];
+    if (vps.configVersion) warnPrivateKeys(ctx, served);
+    // A VPS failure is tried again with backoff (1 s doubling, at most the resync interval):
+    // what fixes it often happens outside Kubernetes (a VPS back online, a key authorized on
+    // it). A healthy VPS is checked for drift, and rotated certificates, periodically.
+    // Uplinks need no timer: their pods and reports wake the Tunnel.
+    const failures = failed ? (failuresOf.get(uid) ?? 0) + 1 : 0;
+    if (failures > 0) failuresOf.set(uid, failures);
+    else failuresOf.delete(uid);
+    const nextCheck = Math.max(1000, vps.checkedAt + resyncMs - Date.now());
+    return {
+      status: vps.status,
+      conditions,
+      routes: routeOutcomes(edge.address, served, vps.configVersion ? served : [], refused, uplinks),
+      requeueAfterMs: failed ? Math.min(resyncMs, 1000 * 2 ** Math.min(failures - 1, 10)) : ports.secrets.length > 0 ? Math.min(nextCheck, 60_000) : nextCheck,
+    };
+  }
+
+  /**
+   * Enrolls the VPS and applies Envoy's configuration. What the VPS last confirmed is kept:
+   * a reconcile with the same inputs within the resync interval (uplink reports and pods
+   * wake the Tunnel often) does not connect again.
+   */
+  async function serveOnVps(ctx: TunnelContext<EdgeSession>, enrollment: VpsDesiredState, rendered: RenderedEnvoyConfig, routes: number): Promise<VpsOutcome> {
+    const { tunnel } = ctx;
+    const edge = tunnel.spec.edge!;
+    const uid = tunnel.metadata.uid!;
+    const target = targetOf(tunnel, ctx.session, options.sshTimeoutMs);
+    const inputs = createHash("sha256").update(JSON.stringify({ enrollment, files: rendered.files, target })).digest("hex");
+    const last = confirmedOf.get(uid);
+    if (last && last.inputs === inputs && Date.now() - last.outcome.checkedAt < resyncMs) return last.outcome;
 
     const conditions: ConditionInput[] = [];
     const status: Partial<TunnelObject["status"] & object> = { tunnelId: edge.address };
     let vps: VpsSession | undefined;
     let configVersion: string | undefined;
     try {
-      vps = await connectVps(targetOf(tunnel, ctx.session, options.sshTimeoutMs));
+      vps = await connectVps(target);
       status.hostKeyFingerprint = vps.hostKeyFingerprint;
-      const enrolled = await enrollVps(vps, {
-        owner: ownerOf(tunnel),
-        envoy: ctx.session.envoy,
-        wireguard: wireguardSettings(edge, keys, addresses),
-        firewall: { sshPort: edge.ssh.port, wireguardPort: edge.wireguard.listenPort, listenPorts: edge.listenPorts },
-        bootstrap,
-      });
+      const enrolled = await enrollVps(vps, enrollment);
       if (enrolled.actions.length > 0) ctx.logger.info({ actions: enrolled.actions }, "enrolled the VPS");
       conditions.push({ type: "Enrolled", status: "True", reason: "Enrolled", message: `the VPS at ${edge.address} runs KTube's firewall, WireGuard and Envoy${enrolled.systemd ? " (systemd)" : ""}` });
       try {
@@ -192,7 +297,7 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
         const applied = await applyEnvoyConfig(vps, rendered, { adminPort: ENVOY_ADMIN_PORT, ...(options.confirmTimeoutMs ? { confirmTimeoutMs: options.confirmTimeoutMs } : {}) });
         configVersion = applied.version;
         status.configVersion = applied.version;
-        conditions.push({ type: "ConfigApplied", status: "True", reason: "EnvoyConfirmed", message: `Envoy runs configuration ${applied.version} (${served.length} route${served.length === 1 ? "" : "s"})` });
+        conditions.push({ type: "ConfigApplied", status: "True", reason: "EnvoyConfirmed", message: `Envoy runs configuration ${applied.version} (${routes} route${routes === 1 ? "" : "s"})` });
       } catch (error) {
         if (!(error instanceof ProviderError)) throw error;
         conditions.push({ type: "ConfigApplied", status: "False", reason: error.reason, message: error.message });
@@ -205,26 +310,61 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
     } finally {
       vps?.close();
     }
-    const failed = conditions.find((c) => c.status === "False");
-    conditions.unshift(
-      failed
-        ? { type: "Ready", status: "False", reason: failed.reason, message: failed.message }
-        : { type: "Ready", status: "True", reason: "EdgeServing", message: `the VPS at ${edge.address} serves ${served.length} route${served.length === 1 ? "" : "s"}` },
-    );
-    if (configVersion) warnPrivateKeys(ctx, served);
-    const appliedRoutes = configVersion ? served : [];
-    // A failure is tried again with backoff (1 s doubling, at most the resync interval): what
-    // fixes it often happens outside Kubernetes (a VPS back online, a key authorized on it).
-    // A healthy VPS is checked for drift, and rotated certificates, periodically.
-    const failures = failed ? (failuresOf.get(uid) ?? 0) + 1 : 0;
-    if (failures > 0) failuresOf.set(uid, failures);
-    else failuresOf.delete(uid);
-    return {
-      status,
-      conditions,
-      routes: routeOutcomes(edge.address, served, appliedRoutes, refused),
-      requeueAfterMs: failed ? Math.min(resyncMs, 1000 * 2 ** Math.min(failures - 1, 10)) : ports.secrets.length > 0 ? Math.min(resyncMs, 60_000) : resyncMs,
+    const outcome: VpsOutcome = { status, conditions, ...(configVersion ? { configVersion } : {}), checkedAt: Date.now() };
+    if (conditions.every((c) => c.status === "True")) confirmedOf.set(uid, { inputs, outcome });
+    else confirmedOf.delete(uid);
+    return outcome;
+  }
+
+  /** The uplinks' objects and route table, and what their live replicas report. */
+  async function ensureUplinks(ctx: TunnelContext<EdgeSession>, keys: TunnelKeys, addresses: TunnelAddresses, routes: UplinkRoute[]): Promise<UplinkState> {
+    const { tunnel, objects } = ctx;
+    const edge = tunnel.spec.edge!;
+    const names = uplinkNames(tunnel);
+    const prefix = addresses.vps.split("/")[1];
+    const health = edge.healthCheck;
+    const table: UplinkTable = {
+      tunnel: tunnel.metadata.uid!,
+      vps: {
+        publicKey: wireGuardPublicKey(keys.vps)!,
+        endpoint: `${edge.address.includes(":") ? `[${edge.address}]` : edge.address}:${edge.wireguard.listenPort}`,
+        tunnelAddress: addresses.vps.split("/")[0]!,
+      },
+      addresses: addresses.uplinks.map((address) => `${address}/${prefix}`),
+      mtu: edge.wireguard.mtu,
+      persistentKeepalive: edge.wireguard.persistentKeepalive,
+      readyPort: UPLINK_READY_PORT,
+      // Envoy takes an endpoint out after `unhealthyThreshold` failed checks, one per interval.
+      drainSeconds: seconds(health.interval) * health.unhealthyThreshold + seconds(health.timeout) + 1,
+      routes: [...routes].sort((a, b) => a.key.localeCompare(b.key)),
     };
+    const statusMap = objects.get<KubeObject & { data?: Record<string, string> }>(Core.ConfigMap, names.statusName);
+    await objects.ensure(Core.ServiceAccount, connectorServiceAccount(names));
+    await objects.ensure(Core.Role, connectorRole(names));
+    await objects.ensure(Core.RoleBinding, connectorRoleBinding(names));
+    if (!statusMap) await objects.ensure(Core.ConfigMap, statusConfigMap(names));
+    await objects.ensure(Core.ConfigMap, routeTableConfigMap(names, JSON.stringify(table)));
+    await objects.ensure(Core.Secret, uplinkKeySecret(tunnel, keys.uplinks));
+    await objects.ensure(Core.StatefulSet, uplinkStatefulSet(tunnel, { image: ctx.provider.spec.edge?.uplinkImage ?? options.uplinkImage ?? DEFAULT_UPLINK_IMAGE, drainSeconds: table.drainSeconds }));
+    const pdb = uplinkDisruptionBudget(tunnel);
+    if (pdb) await objects.ensure(Core.PodDisruptionBudget, pdb);
+    else await objects.delete(Core.PodDisruptionBudget, names.name);
+
+    const hash = tableHash(table);
+    const reports = pods!.reports(names, statusMap, parseReport);
+    const ready = new Set([...reports].filter(([, r]) => r.ready && r.table === hash).map(([pod]) => pod));
+    return { hash, reports, ready, condition: uplinksCondition(edge.uplink.replicas, hash, reports, ready) };
+  }
+
+  /** A Service target's cluster IP and port, or the raw address; a message when the Service has no cluster IP. */
+  function resolveTarget(target: EdgeTarget): UplinkRoute["target"] | string {
+    if (!target.service) return { ip: target.host, port: target.port };
+    const { namespace, name } = target.service;
+    const clusterIP = (kit!.manager.cache.get(Core.Service, namespace, name) as { spec?: { clusterIP?: string } } | undefined)?.spec?.clusterIP;
+    if (!clusterIP || clusterIP === "None" || !/^\d+\.\d+\.\d+\.\d+$/.test(clusterIP)) {
+      return `Service ${namespace}/${name} has no IPv4 cluster IP (${clusterIP ?? "none"}): the edge forwards to a Service's cluster IP, so a headless or ExternalName Service cannot be a target`;
+    }
+    return { ip: clusterIP, port: target.port };
   }
 
   async function loadTlsSecret(ref: TlsSecretRef): Promise<EdgeTlsSecret | string> {
@@ -283,20 +423,35 @@ function targetOf(tunnel: TunnelObject, session: EdgeSession, connectTimeoutMs?:
   };
 }
 
+/** UplinksReady: every replica forwards the current table; else who does not, and why. */
+function uplinksCondition(replicas: number, hash: string, reports: Map<string, UplinkReport>, ready: Set<string>): ConditionInput {
+  if (ready.size === replicas) return { type: "UplinksReady", status: "True", reason: "UplinksForwarding", message: `every uplink (${replicas}) forwards the current routes over a fresh WireGuard handshake` };
+  const waiting = [...reports].filter(([pod]) => !ready.has(pod)).sort(([a], [b]) => a.localeCompare(b));
+  const named = waiting.find(([, r]) => r.reason);
+  const detail = named
+    ? `${named[0]}: ${named[1].message ?? named[1].reason}`
+    : waiting.length > 0
+      ? `${waiting[0]![0]}: applying the current routes${waiting[0]![1].table && waiting[0]![1].table !== hash ? " (it forwards an older table)" : ""}`
+      : "no uplink pod has reported yet";
+  return { type: "UplinksReady", status: "False", reason: named?.[1].reason ?? "UplinksStarting", message: `${ready.size} of ${replicas} uplinks forward the current routes; ${detail}` };
+}
+
 function routeOutcomes(
   address: string,
   served: EdgePlan["routes"],
   applied: EdgePlan["routes"],
   refused: Array<{ key: string; outcome: RouteOutcome }>,
+  uplinks: UplinkState,
 ): Map<string, RouteOutcomes> {
   const outcomes: Array<[string, RouteOutcome]> = refused.map(({ key, outcome }) => [key, outcome]);
   const set = (key: string, outcome: RouteOutcome): void => void outcomes.push([key, outcome]);
   const live = new Set(applied.map((r) => r.key));
   for (const route of served) {
     const reservation = { id: "tunnelPort", address: String(route.tunnelPort) };
+    const url = publicUrl(address, route);
     if (!live.has(route.key)) set(route.key, { ready: false, reason: "ConfigNotApplied", message: "waiting for Envoy on the VPS to confirm the configuration", reservation });
-    // The uplinks that carry the traffic down the tunnel are issue 12's: until they run, a route is served by Envoy but not yet reachable.
-    else set(route.key, { ready: false, reason: "UplinkNotReady", message: `Envoy serves ${publicUrl(address, route)}; waiting for an uplink to carry it to the target`, url: publicUrl(address, route), reservation });
+    else if (uplinks.ready.size === 0) set(route.key, { ready: false, reason: "UplinkNotReady", message: `Envoy serves ${url}; waiting for an uplink to carry it to the target (${uplinks.condition.message})`, url, reservation });
+    else set(route.key, { ready: true, url, reservation });
   }
   return outcomesByBinding(outcomes);
 }

@@ -128,7 +128,9 @@ describe("an edge Tunnel", () => {
     const status = await waitForKtubeCondition(kc, "Tunnel", ns, "vps", "ConfigApplied", { status: "True", reason: "EnvoyConfirmed" }, 90_000);
     expect(status.hostKeyFingerprint).toBe(edge.vps.hostKeyFingerprint);
     expect(status.tunnelId).toBe(edge.vps.address);
-    const ready = await waitForKtubeCondition(kc, "Tunnel", ns, "vps", "Ready", { status: "True" });
+    // Not Ready without an uplink to carry the traffic (the data-path tests run them).
+    const ready = await waitForKtubeCondition(kc, "Tunnel", ns, "vps", "Ready", { status: "False", reason: "UplinksStarting" });
+    expect(ready.conditions?.find((c) => c.type === "Ready")?.message).toContain("no uplink forwards yet");
     expect(ready.conditions?.find((c) => c.type === "Enrolled")).toMatchObject({ status: "True", reason: "Enrolled" });
 
     // Envoy itself runs the version the status names.
@@ -147,8 +149,8 @@ describe("an edge Tunnel", () => {
       expect((await edge.vps.exec("ss -Hlun")).stdout).toContain("0.0.0.0:5353 ");
     }, 30_000);
 
-    // Routes are served by Envoy but wait for the uplinks (issue 12) to reach their targets:
-    // not ready, so no url in status yet (it appears once a route is served end to end).
+    // Routes are served by Envoy but wait for an uplink to reach their targets (none runs
+    // here; test/data-path runs them): not ready.
     const bound = await eventually(async () => {
       const s = await ktubeStatus(kc, "TunnelBinding", ns, "apps");
       expect(s.routes?.find((r) => r.name === "raw")?.message).toContain(`Envoy serves tcp://${edge.vps.address}:9000; waiting for an uplink`);
@@ -171,9 +173,33 @@ describe("an edge Tunnel", () => {
       expect(tunnelJson).not.toContain(raw);
       expect(eventsJson).not.toContain(raw);
     }
+
+    // The uplinks: a StatefulSet with NET_ADMIN only, their own keys (never the VPS's), and a
+    // route table naming each route's tunnel port and the Service's cluster IP.
+    const set = await client.get<KubeObject & { spec: { replicas: number; template: { spec: { containers: Array<{ args: string[]; securityContext: unknown }>; volumes: Array<{ name: string; secret?: { secretName: string } }> } } } }>(Core.StatefulSet, ns, "vps-edge-uplink");
+    expect(set.spec.replicas).toBe(1);
+    expect(set.spec.template.spec.containers[0]!.args).toEqual(["connector"]);
+    expect(set.spec.template.spec.containers[0]!.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"], add: ["NET_ADMIN"] } });
+    const mounted = set.spec.template.spec.volumes.find((v) => v.secret)!.secret!.secretName;
+    const uplinkKeys = (await client.get<KubeObject & { data: Record<string, string> }>(Core.Secret, ns, mounted)).data;
+    expect(Object.keys(uplinkKeys)).toEqual(["uplink-0.key"]);
+    expect(Buffer.from(uplinkKeys["uplink-0.key"]!, "base64").toString().trim()).toBe(Buffer.from(keys["uplink-0.key"]!, "base64").toString().trim());
+    const web = await client.get<KubeObject & { spec: { clusterIP: string } }>(Core.Service, ns, "web");
+    const table = JSON.parse((await client.get<KubeObject & { data: Record<string, string> }>(Core.ConfigMap, ns, "vps-edge-uplink")).data["routes.json"]!) as {
+      vps: { publicKey: string; endpoint: string };
+      routes: Array<{ key: string; protocol: string; tunnelPort: number; target: { ip: string; port: number } }>;
+    };
+    expect(table.vps).toMatchObject({ publicKey: wireGuardPublicKey(Buffer.from(keys["vps.key"]!, "base64").toString()), endpoint: `${edge.vps.address}:51821` });
+    expect(table.routes.find((r) => r.key.endsWith("/raw"))).toEqual({
+      key: `${ns}/apps/raw`,
+      protocol: "TCP",
+      tunnelPort: Number(bound.routes!.find((r) => r.name === "raw")!.reservation!.address),
+      target: { ip: web.spec.clusterIP, port: 80 },
+    });
+    expect(table.routes.find((r) => r.key.endsWith("/dns"))).toMatchObject({ protocol: "UDP", target: { ip: web.spec.clusterIP, port: 80 } });
   });
 
-  it("gives a port to the older binding: a younger route wanting it another way gets ListenPortConflict and the tunnel stays Ready", async () => {
+  it("gives a port to the older binding: a younger route wanting it another way gets ListenPortConflict and the tunnel's configuration stays applied", async () => {
     await client.create(TunnelBindingResource, binding("late", "vps", [{ name: "raw443", protocol: "TCP", listenPort: 443, service: { name: "web", port: "http" } }]));
     await eventually(async () => {
       const s = await ktubeStatus(kc, "TunnelBinding", ns, "late");
@@ -188,7 +214,7 @@ describe("an edge Tunnel", () => {
       const ready = s.conditions?.find((c) => c.type === "Ready");
       expect(`${ready?.status} ${ready?.message} ${s.routes?.[0]?.message}`).toContain("51821/UDP is the tunnel's WireGuard port");
     }, 30_000);
-    expect((await ktubeStatus(kc, "Tunnel", ns, "vps")).conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+    expect((await ktubeStatus(kc, "Tunnel", ns, "vps")).conditions?.find((c) => c.type === "ConfigApplied")?.status).toBe("True");
     await client.delete(TunnelBindingResource, ns, "late");
     await client.delete(TunnelBindingResource, ns, "wg");
   });

@@ -31,11 +31,11 @@ export interface ConnectorContext {
   client: KubeClient;
 }
 
-/** A variable the connector's Deployment sets; exits with a message when it is missing. */
+/** A variable the connector's pod template sets; exits with a message when it is missing. */
 export function connectorEnv(name: string, fallback?: string): string {
   const value = process.env[name] ?? fallback;
   if (value === undefined || value === "") {
-    console.error(`the connector needs ${name} (set by its Deployment)`);
+    console.error(`the connector needs ${name} (set by its pod template)`);
     process.exit(2);
   }
   return value;

@@ -1,18 +1,27 @@
-// A stand-in for the ReplicaSet controller and the kubelet, for control planes without
-// nodes (testenv, `npm start`): it makes the Pods of a Deployment and runs each one's first
-// container as a local process, the way a node would run it, as far as that can be done
-// without containers: the Pod's name and namespace from the downward API, the container's
-// env, its Secret and ConfigMap volumes written to files (env values under a mount path are
-// pointed at them), and a token of the Pod's own ServiceAccount, so the process has exactly
-// the rights its RBAC grants. Mounted Secrets and ConfigMaps follow changes (a kubelet
-// syncs them within a minute; this one within a second or two). A Pod that is deleted gets
-// SIGTERM, as on a node.
-import type { KubeConfig, V1Container, V1Deployment, V1Pod, V1Volume } from "@kubernetes/client-node";
+// A stand-in for the ReplicaSet and StatefulSet controllers and the kubelet, for control
+// planes without nodes (testenv, `npm start`): it makes the Pods of a Deployment (random
+// names) or a StatefulSet (`<name>-<ordinal>`) and runs each one's first container as a
+// local process, the way a node would run it, as far as that can be done without
+// containers: the Pod's name and namespace from the downward API, the container's env, its
+// Secret and ConfigMap volumes written to files (only the listed items, where a volume
+// lists them; env values under a mount path are pointed at them), and a token of the Pod's
+// own ServiceAccount, so the process has exactly the rights its RBAC grants. Mounted
+// Secrets and ConfigMaps follow changes (a kubelet syncs them within a minute; this one
+// within a second or two). A Pod that is deleted gets SIGTERM, as on a node.
+//
+// A Pod can get a network namespace of its own (`networkNamespace`), as a node gives each
+// Pod one: the process runs in it (`ip netns exec`), and reaches the API server through a
+// relay, since the server listens on the machine's loopback: a small process in the Pod's
+// namespace accepts on the same loopback address and port and passes each connection
+// through a Unix socket (file system paths are not per network namespace) to the server.
+import type { KubeConfig, V1Container, V1Deployment, V1Pod, V1PodTemplateSpec, V1StatefulSet, V1Volume } from "@kubernetes/client-node";
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import net from "node:net";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { TestProcess } from "./ktube-objects.ts";
 import { kubeConfigAs } from "./service-account.ts";
 
@@ -23,7 +32,7 @@ export interface LocalPod {
 
 interface MountedVolume {
   dir: string;
-  secret?: string;
+  secret?: { name: string; items?: Array<{ key: string; path: string }> };
   configMap?: { name: string; items?: Array<{ key: string; path: string }> };
 }
 
@@ -32,13 +41,18 @@ export interface LocalKubeletOptions {
   command(image: string): string[];
   /** Extra environment for every process (e.g. where a Service is reached from outside the cluster). */
   env?: Record<string, string>;
+  /** The network namespace a Pod runs in (made by the caller, loopback up), or undefined for the machine's own. */
+  networkNamespace?(pod: V1Pod): string | undefined;
 }
+
+const RELAY = fileURLToPath(new URL("./api-relay.ts", import.meta.url));
 
 export class LocalKubelet {
   private readonly kc: KubeConfig;
   private readonly options: LocalKubeletOptions;
   private readonly dir = mkdtempSync(join(tmpdir(), "ktube-kubelet-"));
   private readonly running = new Map<string, LocalPod & { namespace: string; volumes: MountedVolume[] }>();
+  private readonly relays: Array<{ server: net.Server; process: TestProcess }> = [];
   private readonly timer: NodeJS.Timeout;
   private reaping = false;
 
@@ -68,6 +82,20 @@ export class LocalKubelet {
     return this.runPod(await this.createPod(deployment), extraEnv);
   }
 
+  /** Makes the Pods `<name>-0` … of the StatefulSet (as its controller would) and runs them; `extraEnv` per ordinal. */
+  async runStatefulSet(namespace: string, name: string, extraEnv: (ordinal: number) => Record<string, string> = () => ({})): Promise<LocalPod[]> {
+    const set = await this.kc.makeApiClient(AppsV1Api).readNamespacedStatefulSet({ namespace, name });
+    const pods: LocalPod[] = [];
+    for (let i = 0; i < (set.spec?.replicas ?? 1); i++) pods.push(await this.runStatefulSetPod(set, i, extraEnv(i)));
+    return pods;
+  }
+
+  /** The StatefulSet's Pod of one ordinal (a replacement after it was deleted), made and run. */
+  async addStatefulSetPod(namespace: string, name: string, ordinal: number, extraEnv: Record<string, string> = {}): Promise<LocalPod> {
+    const set = await this.kc.makeApiClient(AppsV1Api).readNamespacedStatefulSet({ namespace, name });
+    return this.runStatefulSetPod(set, ordinal, extraEnv);
+  }
+
   pods(): LocalPod[] {
     return [...this.running.values()];
   }
@@ -77,18 +105,37 @@ export class LocalKubelet {
     clearInterval(this.timer);
     await Promise.all([...this.running.values()].map((p) => p.process.stop()));
     this.running.clear();
+    for (const relay of this.relays) {
+      relay.server.close();
+      await relay.process.kill();
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async createPod(deployment: V1Deployment): Promise<V1Pod> {
-    const template = deployment.spec!.template;
+    return this.createPodOf(deployment, "Deployment", deployment.spec!.template, { generateName: `${deployment.metadata!.name}-` });
+  }
+
+  private async runStatefulSetPod(set: V1StatefulSet, ordinal: number, extraEnv: Record<string, string>): Promise<LocalPod> {
+    const name = `${set.metadata!.name}-${ordinal}`;
+    const labels = { "statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": String(ordinal) };
+    return this.runPod(await this.createPodOf(set, "StatefulSet", set.spec!.template, { name }, labels), extraEnv);
+  }
+
+  private async createPodOf(
+    owner: V1Deployment | V1StatefulSet,
+    kind: string,
+    template: V1PodTemplateSpec,
+    naming: { name?: string; generateName?: string },
+    labels: Record<string, string> = {},
+  ): Promise<V1Pod> {
     return this.kc.makeApiClient(CoreV1Api).createNamespacedPod({
-      namespace: deployment.metadata!.namespace!,
+      namespace: owner.metadata!.namespace!,
       body: {
         metadata: {
-          generateName: `${deployment.metadata!.name}-`,
-          labels: template.metadata?.labels ?? {},
-          ownerReferences: [{ apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata!.name!, uid: deployment.metadata!.uid!, controller: true }],
+          ...naming,
+          labels: { ...template.metadata?.labels, ...labels },
+          ownerReferences: [{ apiVersion: "apps/v1", kind, name: owner.metadata!.name!, uid: owner.metadata!.uid!, controller: true }],
         },
         spec: template.spec!,
       },
@@ -115,8 +162,10 @@ export class LocalKubelet {
     }
     const identity = await kubeConfigAs(this.kc, namespace, pod.spec!.serviceAccountName ?? "default");
     writeFileSync(join(root, "kubeconfig"), identity.exportConfig());
-    const [executable, ...prefix] = this.options.command(container.image ?? "");
-    const child = spawn(executable!, [...prefix, ...(container.args ?? [])], {
+    const netns = this.options.networkNamespace?.(pod);
+    if (netns) await this.relayApiServer(netns, root);
+    const command = [...(netns ? ["ip", "netns", "exec", netns] : []), ...this.options.command(container.image ?? ""), ...(container.args ?? [])];
+    const child = spawn(command[0]!, command.slice(1), {
       stdio: ["ignore", "pipe", "pipe"],
       env: { PATH: process.env.PATH, ...env, ...this.options.env, ...extraEnv, KUBECONFIG: join(root, "kubeconfig") },
     });
@@ -130,7 +179,7 @@ export class LocalKubelet {
       const volume = volumes.find((v) => v.name === mount.name);
       const dir = join(root, "volumes", mount.name);
       mkdirSync(dir, { recursive: true });
-      if (volume?.secret) return { dir, secret: volume.secret.secretName! };
+      if (volume?.secret) return { dir, secret: { name: volume.secret.secretName!, ...(volume.secret.items ? { items: volume.secret.items } : {}) } };
       if (volume?.configMap) return { dir, configMap: { name: volume.configMap.name!, ...(volume.configMap.items ? { items: volume.configMap.items } : {}) } };
       return { dir };
     });
@@ -144,12 +193,36 @@ export class LocalKubelet {
       if (!current || !current.equals(Buffer.from(content))) writeFileSync(path, content, mode ? { mode } : {});
     };
     if (volume.secret) {
-      const secret = await core.readNamespacedSecret({ namespace, name: volume.secret });
-      for (const [key, value] of Object.entries(secret.data ?? {})) write(join(volume.dir, key), Buffer.from(value, "base64"), 0o600);
+      const secret = await core.readNamespacedSecret({ namespace, name: volume.secret.name });
+      const items = volume.secret.items ?? Object.keys(secret.data ?? {}).map((key) => ({ key, path: key }));
+      for (const item of items) if (secret.data?.[item.key] !== undefined) write(join(volume.dir, item.path), Buffer.from(secret.data[item.key]!, "base64"), 0o600);
     } else if (volume.configMap) {
       const cm = await core.readNamespacedConfigMap({ namespace, name: volume.configMap.name });
       const items = volume.configMap.items ?? Object.keys(cm.data ?? {}).map((key) => ({ key, path: key }));
       for (const item of items) if (cm.data?.[item.key] !== undefined) write(join(volume.dir, item.path), cm.data[item.key]!);
+    }
+  }
+
+  /** Makes the API server's loopback address answer inside `netns` (see the top of the file). */
+  private async relayApiServer(netns: string, root: string): Promise<void> {
+    const server = new URL(this.kc.getCurrentCluster()!.server);
+    const port = Number(server.port || 443);
+    const socket = join(root, "api.sock");
+    const relay = net.createServer((inbound) => {
+      const outbound = net.connect(port, server.hostname);
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on("error", () => outbound.destroy());
+      outbound.on("error", () => inbound.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(socket, resolve));
+    execFileSync("ip", ["-n", netns, "link", "set", "lo", "up"]);
+    const child = spawn("ip", ["netns", "exec", netns, process.execPath, "--disable-warning=ExperimentalWarning", RELAY, `${server.hostname}:${port}`, socket], { stdio: ["ignore", "pipe", "pipe"] });
+    const relayProcess = new TestProcess(child);
+    this.relays.push({ server: relay, process: relayProcess });
+    const deadline = Date.now() + 10_000;
+    while (!relayProcess.output.includes("listening")) {
+      if (!relayProcess.running || Date.now() > deadline) throw new Error(`the API server relay in ${netns} did not start: ${relayProcess.output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 

@@ -40,8 +40,15 @@ export interface TlsSecretRef {
   mutual: boolean;
 }
 
+/** Where a route goes in the cluster: a Service (reached at its cluster IP) or a raw address. */
+export interface EdgeTarget {
+  host: string;
+  port: number;
+  service?: { namespace: string; name: string };
+}
+
 export interface PortPlan {
-  routes: Array<EdgeRoute & { target: { host: string; port: number } }>;
+  routes: Array<EdgeRoute & { target: EdgeTarget }>;
   /** Routes the VPS cannot serve, by route key, with the reason. */
   refused: Array<{ key: string; outcome: RouteOutcome }>;
   secrets: TlsSecretRef[];
@@ -63,7 +70,7 @@ export function planPorts(
   const plan: PortPlan = { routes: [], refused: [], secrets: [] };
   /** `<transport>/<port>` -> the kind it serves and who set it. */
   const ports = new Map<string, { kind: PortKind; by: string }>();
-  const placed: Array<{ key: string; route: EdgeRoute & { target: { host: string; port: number } }; want: number | undefined }> = [];
+  const placed: Array<{ key: string; route: EdgeRoute & { target: EdgeTarget }; want: number | undefined }> = [];
   const refuse = (key: string, reason: string, message: string): void => {
     plan.refused.push({ key, outcome: { ready: false, reason, message } });
   };
@@ -113,12 +120,12 @@ export function planPorts(
         }
         if (route.tls!.mode === "mutual") plan.secrets.find((s) => s.name === secret)!.mutual = true;
       }
-      const edgeRoute: EdgeRoute & { target: { host: string; port: number } } = {
+      const edgeRoute: EdgeRoute & { target: EdgeTarget } = {
         key,
         protocol: route.protocol,
         listenPort,
         tunnelPort: 0,
-        target: { host, port },
+        target: { host, port, ...(route.service ? { service: { namespace: binding.metadata.namespace!, name: route.service.name } } : {}) },
         ...(route.hostname ? { hostname: route.hostname } : {}),
         ...(route.path ? { path: route.path } : {}),
         ...(route.tls ? { tls: { mode: route.tls.mode, ...(secret ? { secret } : {}) } } : {}),
