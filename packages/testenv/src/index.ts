@@ -7,4 +7,5 @@ export { ktubeStatus, conditionOf, waitForKtubeCondition, afterCreationSecond, T
 export { kubeConfigAs } from "./service-account.ts";
 export { LocalKubelet, type LocalKubeletOptions, type LocalPod } from "./local-kubelet.ts";
 export { startVps, type Vps, type VpsExecResult, type VpsOptions } from "./vps.ts";
+export { NetnsGroup } from "./netns.ts";
 export { createTestCa, type IssuedCertificate, type TestCa } from "./certs.ts";

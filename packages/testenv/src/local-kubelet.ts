@@ -146,7 +146,8 @@ export class LocalKubelet {
     const namespace = pod.metadata!.namespace!;
     const name = pod.metadata!.name!;
     const container = pod.spec!.containers[0]!;
-    const root = join(this.dir, name);
+    // Per incarnation: a replacement Pod (same name, new uid) starts from fresh files.
+    const root = join(this.dir, `${name}-${pod.metadata!.uid!.slice(0, 8)}`);
     mkdirSync(root, { recursive: true });
     const volumes = this.volumesOf(pod.spec!.volumes ?? [], container, root);
     for (const v of volumes) await this.writeVolume(namespace, v);
@@ -214,7 +215,10 @@ export class LocalKubelet {
       inbound.on("error", () => outbound.destroy());
       outbound.on("error", () => inbound.destroy());
     });
-    await new Promise<void>((resolve) => relay.listen(socket, resolve));
+    await new Promise<void>((resolve, reject) => {
+      relay.once("error", reject);
+      relay.listen(socket, resolve);
+    });
     execFileSync("ip", ["-n", netns, "link", "set", "lo", "up"]);
     const child = spawn("ip", ["netns", "exec", netns, process.execPath, "--disable-warning=ExperimentalWarning", RELAY, `${server.hostname}:${port}`, socket], { stdio: ["ignore", "pipe", "pipe"] });
     const relayProcess = new TestProcess(child);

@@ -1,10 +1,7 @@
 // The uplink's side of the tunnel: a WireGuard interface dialling out to the VPS (kernel
 // WireGuard where the module exists, else wireguard-go, the userspace implementation), and
 // how fresh its handshake is, which is what the uplink's readiness reports.
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-
-const run = promisify(execFile);
+import { spawn } from "node:child_process";
 
 export interface UplinkWireGuard {
   iface: string;
@@ -23,13 +20,35 @@ export const HANDSHAKE_FRESH_MS = 180_000;
 /** Commands run through `exec` (tests prefix `ip netns exec <ns>`). */
 export type Exec = (command: string, args: string[], input?: string) => Promise<string>;
 
-export const localExec: Exec = async (command, args, input) => {
-  if (input === undefined) return (await run(command, args)).stdout;
-  return new Promise((resolve, reject) => {
-    const child = execFile(command, args, (error, stdout, stderr) => (error ? reject(new Error(`${command} ${args.join(" ")}: ${(stderr || error.message).trim()}`)) : resolve(stdout)));
-    child.stdin?.end(input);
+/**
+ * Runs a command and resolves with its output once it exits. Not `execFile`: that waits for
+ * the output pipes to close, and wireguard-go's daemon (which outlives the command) inherits
+ * them, so the output is taken as it stands shortly after the exit.
+ */
+export const localExec: Exec = (command, args, input) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once("error", (error) => reject(new Error(`${command} ${args.join(" ")}: ${error.message}`)));
+    child.once("exit", (code, signal) => {
+      const settle = (): void => (code === 0 ? resolve(stdout) : reject(new Error(`${command} ${args.join(" ")}: ${(stderr || `exit ${code ?? signal}`).trim()}`)));
+      const grace = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        settle();
+      }, 200);
+      child.once("close", () => {
+        clearTimeout(grace);
+        settle();
+      });
+    });
+    // A command that exits without reading its input must not fail the write.
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(input ?? "");
   });
-};
 
 /** Creates (or reuses) the interface and sets key, peer, address and MTU; idempotent. */
 export async function bringUpWireGuard(wg: UplinkWireGuard, exec: Exec = localExec): Promise<"kernel" | "wireguard-go" | "existing"> {
