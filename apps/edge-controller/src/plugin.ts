@@ -21,7 +21,7 @@ import type { ProviderCapabilities } from "@ktube/routing";
 import { ApiError, type KubeObject } from "@ktube/runtime";
 import ssh2 from "ssh2";
 import { applyEnvoyConfig } from "./provider/apply-config.ts";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { enrollVps, teardownVps, type EnvoyRelease, type VpsDesiredState } from "./provider/enroll.ts";
 import { assertEnvoyConfigValid } from "./provider/envoy/lint.ts";
 import { renderEnvoyConfig, type RenderedEnvoyConfig } from "./provider/envoy/render.ts";
@@ -29,10 +29,11 @@ import { ENVOY_SDS_DIR, type EdgePlan, type EdgeTlsSecret } from "./provider/env
 import { listenPortOf, planPorts, publicUrl, UPLINK_READY_PORT, type EdgeTarget, type TlsSecretRef } from "./provider/port-plan.ts";
 import { connectVps, HostKeyError, type VpsSession, type VpsTarget } from "./provider/ssh.ts";
 import { ENVOY_BOOTSTRAP } from "./provider/vps-files.ts";
-import { tunnelAddresses, wireguardKeysSecret, wireguardSettings, type TunnelAddresses, type TunnelKeys } from "./provider/wireguard.ts";
+import { deriveTunnelKeys, tunnelAddresses, WIREGUARD_SEED_KEY, WIREGUARD_SEED_SECRET, wireguardSettings, type TunnelAddresses, type TunnelKeys } from "./provider/wireguard.ts";
 import { wireGuardPublicKey } from "./provider/wireguard-keys.ts";
 import {
   DEFAULT_UPLINK_IMAGE,
+  MANAGED_BY,
   parseReport,
   tableHash,
   uplinkDisruptionBudget,
@@ -109,6 +110,9 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
   const tunnelPortOf = new Map<string, Map<string, number>>();
   /** Consecutive failed reconciles of each Tunnel (by uid), for the retry backoff. */
   const failuresOf = new Map<string, number>();
+  /** The public keys each Tunnel's uplink Secret was last written with (by uid): it is written when they change, not on every reconcile. */
+  const uplinkKeysOf = new Map<string, string>();
+  let seed: Promise<Buffer> | undefined;
   /** What each Tunnel's VPS last confirmed (by uid), with the inputs it was confirmed for. */
   const confirmedOf = new Map<string, { inputs: string; outcome: VpsOutcome }>();
   /** Bindings already warned that their private key lives on the VPS (by binding uid + secret). */
@@ -154,7 +158,8 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
       };
     },
     tunnel: {
-      owns: [Core.Secret, Core.ConfigMap, Core.ServiceAccount, Core.Role, Core.RoleBinding, Core.StatefulSet, Core.PodDisruptionBudget],
+      // Not Secrets: the uplinks' key Secret is written, never read (no Secret is watched outside the controller's namespace).
+      owns: [Core.ConfigMap, Core.ServiceAccount, Core.Role, Core.RoleBinding, Core.StatefulSet, Core.PodDisruptionBudget],
       reconcile: (ctx) => reconcileEdge(ctx),
       async cleanup(ctx) {
         const edge = ctx.tunnel.spec.edge;
@@ -172,6 +177,7 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
       tunnelPortOf.delete(uid);
       failuresOf.delete(uid);
       confirmedOf.delete(uid);
+      uplinkKeysOf.delete(uid);
     },
   };
 
@@ -181,10 +187,7 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
     if (!edge) throw new ProviderError("InvalidSpec", "an edge Tunnel needs spec.edge (address, ssh, wireguard...)", { terminal: true });
     const uid = tunnel.metadata.uid!;
 
-    // WireGuard keys, made here and kept only in the Tunnel's Secret.
-    const keysSecret = objects.get<SecretObject>(Core.Secret, `${tunnel.metadata.name}-edge-wireguard`);
-    const { secret, keys } = wireguardKeysSecret(tunnel, keysSecret, edge.uplink.replicas);
-    if (secret) await objects.ensure(Core.Secret, secret);
+    const keys = deriveTunnelKeys(await wireguardSeed(), uid, edge.uplink.replicas);
 
     const recorded = (key: string): number | undefined => tunnelPortOf.get(uid)?.get(key) ?? recordedReservation(ctx.accepted, key, "tunnelPort");
     const ports = planPorts(edge, ctx.accepted, recorded, { envoyAdminPort: ENVOY_ADMIN_PORT });
@@ -344,7 +347,11 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
     await objects.ensure(Core.RoleBinding, connectorRoleBinding(names));
     if (!statusMap) await objects.ensure(Core.ConfigMap, statusConfigMap(names));
     await objects.ensure(Core.ConfigMap, routeTableConfigMap(names, JSON.stringify(table)));
-    await objects.ensure(Core.Secret, uplinkKeySecret(tunnel, keys.uplinks));
+    const keyId = createHash("sha256").update(keys.uplinks.join(",")).digest("hex");
+    if (uplinkKeysOf.get(tunnel.metadata.uid!) !== keyId) {
+      await objects.ensure(Core.Secret, uplinkKeySecret(tunnel, keys.uplinks));
+      uplinkKeysOf.set(tunnel.metadata.uid!, keyId);
+    }
     await objects.ensure(Core.StatefulSet, uplinkStatefulSet(tunnel, { image: ctx.provider.spec.edge?.uplinkImage ?? options.uplinkImage ?? DEFAULT_UPLINK_IMAGE, drainSeconds: table.drainSeconds }));
     const pdb = uplinkDisruptionBudget(tunnel);
     if (pdb) await objects.ensure(Core.PodDisruptionBudget, pdb);
@@ -354,6 +361,46 @@ export function edgePlugin(options: EdgePluginOptions = {}): ProviderPlugin<Edge
     const reports = pods!.reports(names, statusMap, parseReport);
     const ready = new Set([...reports].filter(([, r]) => r.ready && r.table === hash).map(([pod]) => pod));
     return { hash, reports, ready, condition: uplinksCondition(edge.uplink.replicas, hash, reports, ready) };
+  }
+
+  /** The seed every Tunnel's WireGuard keys are derived from, read once (made on first use). */
+  function wireguardSeed(): Promise<Buffer> {
+    seed ??= loadSeed().catch((error: unknown) => {
+      seed = undefined;
+      throw error;
+    });
+    return seed;
+  }
+
+  async function loadSeed(): Promise<Buffer> {
+    const { client } = kit!.manager;
+    const namespace = kit!.options.namespace;
+    const read = async (): Promise<Buffer | undefined> => {
+      try {
+        const secret = await client.get<SecretObject>(Core.Secret, namespace, WIREGUARD_SEED_SECRET);
+        const value = Buffer.from(secret.data?.[WIREGUARD_SEED_KEY] ?? "", "base64");
+        if (value.length < 32) throw new ProviderError("WireGuardSeedInvalid", `Secret ${namespace}/${WIREGUARD_SEED_SECRET} needs ${WIREGUARD_SEED_KEY}: at least 32 random bytes (delete it and the controller makes a new one; every Tunnel then gets new keys)`);
+        return value;
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) return undefined;
+        throw error;
+      }
+    };
+    const existing = await read();
+    if (existing) return existing;
+    try {
+      await client.create(Core.Secret, {
+        metadata: { name: WIREGUARD_SEED_SECRET, namespace, labels: { "app.kubernetes.io/managed-by": MANAGED_BY } },
+        type: "Opaque",
+        data: { [WIREGUARD_SEED_KEY]: randomBytes(32).toString("base64") },
+      } as KubeObject);
+    } catch (error) {
+      // Another replica made it first.
+      if (!(error instanceof ApiError && error.status === 409)) throw error;
+    }
+    const made = await read();
+    if (!made) throw new Error(`Secret ${namespace}/${WIREGUARD_SEED_SECRET} was made but cannot be read`);
+    return made;
   }
 
   /** A Service target's cluster IP and port, or the raw address; a message when the Service has no cluster IP. */

@@ -161,18 +161,12 @@ describe("an edge Tunnel", () => {
     expect(bound.routes?.find((r) => r.name === "dns")?.message).toContain(`udp://${edge.vps.address}:5353`);
     expect(bound.routes?.find((r) => r.name === "raw")?.reservation).toMatchObject({ id: "tunnelPort" });
 
-    // The WireGuard keys live in the Tunnel's Secret; the VPS has the uplink's public key as its peer.
-    const keys = (await client.get<KubeObject & { data: Record<string, string> }>(Core.Secret, ns, "vps-edge-wireguard")).data;
-    const uplinkPublic = wireGuardPublicKey(Buffer.from(keys["uplink-0.key"]!, "base64").toString());
-    expect(await vpsFile(edge, "/etc/ktube/wireguard.conf")).toContain(`PublicKey = ${uplinkPublic}`);
-    // ...and never in the Tunnel's status or events.
-    const tunnelJson = (await kubectl(["-n", ns, "get", "tunnel", "vps", "-o", "json"])).stdout;
-    const eventsJson = (await kubectl(["-n", ns, "get", "events", "-o", "json"])).stdout;
-    for (const key of Object.values(keys)) {
-      const raw = Buffer.from(key, "base64").toString();
-      expect(tunnelJson).not.toContain(raw);
-      expect(eventsJson).not.toContain(raw);
-    }
+    // The WireGuard keys: derived from the seed the controller made in its own namespace; the
+    // uplinks' Secret holds only theirs, the VPS's key is only on the VPS, whose peer is the uplink.
+    const seed = (await client.get<KubeObject & { data: Record<string, string> }>(Core.Secret, controllerNs, "ktube-edge-wireguard-seed")).data;
+    expect(Buffer.from(seed.seed!, "base64").length).toBe(32);
+    const wireguardConf = await vpsFile(edge, "/etc/ktube/wireguard.conf");
+    const vpsKey = /PrivateKey = (\S+)/.exec(wireguardConf)![1]!;
 
     // The uplinks: a StatefulSet with NET_ADMIN only, their own keys (never the VPS's), and a
     // route table naming each route's tunnel port and the Service's cluster IP.
@@ -183,13 +177,21 @@ describe("an edge Tunnel", () => {
     const mounted = set.spec.template.spec.volumes.find((v) => v.secret)!.secret!.secretName;
     const uplinkKeys = (await client.get<KubeObject & { data: Record<string, string> }>(Core.Secret, ns, mounted)).data;
     expect(Object.keys(uplinkKeys)).toEqual(["uplink-0.key"]);
-    expect(Buffer.from(uplinkKeys["uplink-0.key"]!, "base64").toString().trim()).toBe(Buffer.from(keys["uplink-0.key"]!, "base64").toString().trim());
+    const uplinkKey = Buffer.from(uplinkKeys["uplink-0.key"]!, "base64").toString().trim();
+    expect(wireguardConf).toContain(`PublicKey = ${wireGuardPublicKey(uplinkKey)}`);
+    // No key in the Tunnel's status or events.
+    const tunnelJson = (await kubectl(["-n", ns, "get", "tunnel", "vps", "-o", "json"])).stdout;
+    const eventsJson = (await kubectl(["-n", ns, "get", "events", "-o", "json"])).stdout;
+    for (const key of [uplinkKey, vpsKey]) {
+      expect(tunnelJson).not.toContain(key);
+      expect(eventsJson).not.toContain(key);
+    }
     const web = await client.get<KubeObject & { spec: { clusterIP: string } }>(Core.Service, ns, "web");
     const table = JSON.parse((await client.get<KubeObject & { data: Record<string, string> }>(Core.ConfigMap, ns, "vps-edge-uplink")).data["routes.json"]!) as {
       vps: { publicKey: string; endpoint: string };
       routes: Array<{ key: string; protocol: string; tunnelPort: number; target: { ip: string; port: number } }>;
     };
-    expect(table.vps).toMatchObject({ publicKey: wireGuardPublicKey(Buffer.from(keys["vps.key"]!, "base64").toString()), endpoint: `${edge.vps.address}:51821` });
+    expect(table.vps).toMatchObject({ publicKey: wireGuardPublicKey(vpsKey), endpoint: `${edge.vps.address}:51821` });
     expect(table.routes.find((r) => r.key.endsWith("/raw"))).toEqual({
       key: `${ns}/apps/raw`,
       protocol: "TCP",

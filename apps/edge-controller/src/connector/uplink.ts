@@ -5,6 +5,7 @@
 // ready, keeps forwarding until Envoy's health checks have taken it out, then removes its
 // rules and interface.
 import type { Logger } from "@ktube/runtime";
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
@@ -36,6 +37,8 @@ export class Uplink {
   private table: UplinkTable | undefined;
   /** What is in place: the WireGuard settings and the ruleset as last applied, and the table they came from. */
   private wireguard: UplinkWireGuard | undefined;
+  /** The key file's hash when the interface was set up: a rotated key (a new seed) is picked up from the mounted Secret. */
+  private keyHash: string | undefined;
   private rules: string | undefined;
   private applied: string | undefined;
   private implementation: UplinkReport["wireguard"];
@@ -114,13 +117,15 @@ export class Uplink {
         vps: table.vps,
         persistentKeepalive: table.persistentKeepalive,
       };
-      if (JSON.stringify(wireguard) !== JSON.stringify(this.wireguard)) {
+      const keyHash = this.keyFileHash();
+      if (JSON.stringify(wireguard) !== JSON.stringify(this.wireguard) || keyHash !== this.keyHash) {
         // A moved tunnel network: the old address goes, or the interface would answer on both.
         if (this.wireguard && this.wireguard.address !== wireguard.address) await this.exec("ip", ["address", "flush", "dev", iface]).catch(() => undefined);
         const kind = await bringUpWireGuard(wireguard, this.exec);
         if (kind !== "existing") this.implementation = kind;
         this.implementation ??= await this.detectImplementation();
         this.wireguard = wireguard;
+        this.keyHash = keyHash;
         this.options.logger.info({ iface, address: wireguard.address, endpoint: wireguard.vps.endpoint, implementation: this.implementation }, "WireGuard interface up");
       }
       const spec: UplinkRules = {
@@ -175,6 +180,14 @@ export class Uplink {
     return undefined;
   }
 
+  private keyFileHash(): string | undefined {
+    try {
+      return createHash("sha256").update(readFileSync(join(this.options.keyDir, uplinkKeyFile(this.options.ordinal)))).digest("hex");
+    } catch {
+      return undefined;
+    }
+  }
+
   private async detectImplementation(): Promise<UplinkReport["wireguard"]> {
     const type = await this.exec("ip", ["-d", "link", "show", "dev", this.options.iface]).catch(() => "");
     return /\bwireguard\b/.test(type) ? "kernel" : "wireguard-go";
@@ -220,6 +233,9 @@ export class Uplink {
         this.options.logger.warn({ iface, rules }, "the interface or the forwarding table disappeared; restoring");
         if (!iface) this.wireguard = undefined;
         this.rules = undefined;
+        this.kick();
+      } else if (this.keyFileHash() !== this.keyHash) {
+        this.options.logger.info("the uplink's key changed; setting it");
         this.kick();
       }
     } finally {

@@ -1,11 +1,10 @@
 // The tunnel's WireGuard side in the cluster: addresses in the tunnel network (the VPS is
-// the first host, uplink replica i the (2+i)th) and the keys, generated here and kept only
-// in the Tunnel's own Secret `<tunnel>-edge-wireguard` (`vps.key`, `uplink-<i>.key`).
+// the first host, uplink replica i the (2+i)th) and the keys, derived from the controller's
+// seed (see deriveTunnelKeys).
 import type { EdgeTunnelSpec } from "@ktube/api";
-import type { TunnelObject } from "@ktube/provider-kit";
-import type { KubeObject } from "@ktube/runtime";
+import { hkdfSync } from "node:crypto";
 import type { WireGuardSettings } from "./vps-files.ts";
-import { generateWireGuardKeyPair, wireGuardPublicKey } from "./wireguard-keys.ts";
+import { wireGuardPublicKey } from "./wireguard-keys.ts";
 
 export interface TunnelAddresses {
   /** The VPS's address with the network's prefix, e.g. 10.200.0.1/24. */
@@ -30,35 +29,25 @@ export interface TunnelKeys {
   uplinks: string[];
 }
 
-type SecretObject = KubeObject & { data?: Record<string, string> };
+/** The controller's seed: a Secret in its own namespace, made on first use. */
+export const WIREGUARD_SEED_SECRET = "ktube-edge-wireguard-seed";
+export const WIREGUARD_SEED_KEY = "seed";
 
 /**
- * The keys in the Tunnel's Secret, plus the Secret to write when keys are missing (a new
- * Tunnel, more replicas, a key that is not a key). Existing keys are never replaced.
+ * A Tunnel's keys, derived from the controller's seed and the Tunnel's uid (HKDF-SHA256,
+ * clamped as `wg genkey` clamps): the same on every reconcile and every controller replica,
+ * so the controller never stores or reads back a key in a Tunnel's namespace (it may write
+ * the uplinks' key Secret but need not read any Secret there). A new seed gives every
+ * Tunnel new keys, which the next reconcile puts on the VPS and in the uplinks' Secret.
  */
-export function wireguardKeysSecret(tunnel: TunnelObject, live: SecretObject | undefined, replicas: number): { keys: TunnelKeys; secret?: KubeObject } {
-  const data: Record<string, string> = { ...(live?.data ?? {}) };
-  let changed = !live;
-  const keyAt = (name: string): string => {
-    const current = data[name] ? Buffer.from(data[name]!, "base64").toString("utf8").trim() : "";
-    if (wireGuardPublicKey(current)) return current;
-    const fresh = generateWireGuardKeyPair().privateKey;
-    data[name] = Buffer.from(fresh).toString("base64");
-    changed = true;
-    return fresh;
+export function deriveTunnelKeys(seed: Buffer, tunnelUid: string, replicas: number): TunnelKeys {
+  const key = (purpose: string): string => {
+    const raw = Buffer.from(hkdfSync("sha256", seed, tunnelUid, `ktube edge wireguard ${purpose}`, 32));
+    raw[0]! &= 248;
+    raw[31] = (raw[31]! & 127) | 64;
+    return raw.toString("base64");
   };
-  const keys: TunnelKeys = { vps: keyAt("vps.key"), uplinks: Array.from({ length: replicas }, (_, i) => keyAt(`uplink-${i}.key`)) };
-  if (!changed) return { keys };
-  return {
-    keys,
-    secret: {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: `${tunnel.metadata.name}-edge-wireguard`, namespace: tunnel.metadata.namespace! },
-      type: "Opaque",
-      data,
-    } as KubeObject,
-  };
+  return { vps: key("vps"), uplinks: Array.from({ length: replicas }, (_, i) => key(`uplink ${i}`)) };
 }
 
 export function wireguardSettings(edge: EdgeTunnelSpec, keys: TunnelKeys, addresses: TunnelAddresses): WireGuardSettings {

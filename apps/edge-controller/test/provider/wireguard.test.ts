@@ -2,9 +2,7 @@
 import { describe, expect, it } from "@jest/globals";
 import { execFileSync } from "node:child_process";
 import { generateWireGuardKeyPair, wireGuardPublicKey } from "../../src/provider/wireguard-keys.ts";
-import { tunnelAddresses, wireguardKeysSecret } from "../../src/provider/wireguard.ts";
-
-const tunnel = { metadata: { name: "edge", namespace: "team", uid: "u1" } } as never;
+import { deriveTunnelKeys, tunnelAddresses } from "../../src/provider/wireguard.ts";
 
 function wg(args: string[], input?: string): string {
   try {
@@ -27,21 +25,17 @@ describe("WireGuard keys", () => {
     expect(wireGuardPublicKey("not a key")).toBeUndefined();
   });
 
-  it("keeps keys already in the Secret, adds missing ones, and asks for no write when nothing is missing", () => {
-    const first = wireguardKeysSecret(tunnel, undefined, 1);
-    expect(first.secret?.metadata?.name).toBe("edge-edge-wireguard");
-    const data = (first.secret as { data: Record<string, string> }).data;
-    expect(Object.keys(data).sort()).toEqual(["uplink-0.key", "vps.key"]);
-
-    const same = wireguardKeysSecret(tunnel, { metadata: {}, data }, 1);
-    expect(same.secret).toBeUndefined();
-    expect(same.keys).toEqual(first.keys);
-
-    const more = wireguardKeysSecret(tunnel, { metadata: {}, data }, 2);
-    expect(more.keys.vps).toBe(first.keys.vps);
-    expect(more.keys.uplinks[0]).toBe(first.keys.uplinks[0]);
-    expect(more.keys.uplinks[1]).toBeDefined();
-    expect(Object.keys((more.secret as { data: Record<string, string> }).data).sort()).toEqual(["uplink-0.key", "uplink-1.key", "vps.key"]);
+  it("derives each Tunnel's keys from the seed: the same every time, different per Tunnel and per seed, and keys `wg` accepts", () => {
+    const seed = Buffer.alloc(32, 7);
+    const first = deriveTunnelKeys(seed, "uid-1", 2);
+    expect(deriveTunnelKeys(seed, "uid-1", 2)).toEqual(first);
+    // More replicas keep the keys the others have.
+    const more = deriveTunnelKeys(seed, "uid-1", 3);
+    expect(more.vps).toBe(first.vps);
+    expect(more.uplinks.slice(0, 2)).toEqual(first.uplinks);
+    const all = [first.vps, ...more.uplinks, deriveTunnelKeys(seed, "uid-2", 1).vps, deriveTunnelKeys(Buffer.alloc(32, 8), "uid-1", 1).vps];
+    expect(new Set(all).size).toBe(all.length);
+    for (const key of all) expect(wireGuardPublicKey(key)).toBe(wg(["pubkey"], key));
   });
 });
 
