@@ -616,3 +616,226 @@ describe("the devtunnels-controller chart's admission policies", () => {
     await dt.delete(Core.Deployment, dtApps, N);
   });
 });
+
+// The edge-controller chart's policies, the same way. Its uplink objects are named
+// <tunnel>-edge-uplink; the uplinks' Role is exactly get/list/watch on the route table and
+// get/patch on the status ConfigMap; its uplinks are a StatefulSet whose Pods run as their own
+// ServiceAccount, take no Secret but their own keys, and run as root with NET_ADMIN and no
+// other capability (which the policy must allow: they configure WireGuard and nftables).
+describe("the edge-controller chart's admission policies", () => {
+  const EDGE = join(import.meta.dirname, "..", "..", "charts", "ktube", "charts", "edge-controller");
+  const FULL = `${RELEASE}-edge-controller`;
+  const BY = "ktube-edge-controller";
+  const EDGE_MARK = { "app.kubernetes.io/managed-by": BY };
+  const N = "home-edge-uplink";
+  let edRelease: string;
+  let edApps: string;
+  let edInstalled: string;
+  let ed: KubeClient;
+  let home: KubeObject;
+  const owned = () => ({ labels: EDGE_MARK, ownerReferences: ownedBy(home) });
+
+  async function edTemplate(): Promise<string> {
+    const args = ["template", RELEASE, EDGE, "--namespace", edRelease, ...TEMPLATES.flatMap((t) => ["--show-only", t])];
+    const env = { ...process.env, HELM_CACHE_HOME: "/tmp/ktube-helm-cache", HELM_CONFIG_HOME: "/tmp/ktube-helm-config" };
+    return (await run(helm, args, { maxBuffer: 32 * 1024 * 1024, env })).stdout;
+  }
+  const unmarked = (kind: string, name: string) =>
+    `${kind} ${edApps}/${name} as ${BY} wrote it has no label app.kubernetes.io/managed-by=${BY} and no controller ownerReference to a ktube.dev Tunnel`;
+  /** Shaped like the uplinks' Pods (manifests/uplink.ts): root with only NET_ADMIN, their own ServiceAccount and key Secret. */
+  const uplinkPod = (name: string) => ({
+    serviceAccountName: name,
+    automountServiceAccountToken: true,
+    securityContext: { runAsNonRoot: false, runAsUser: 0, runAsGroup: 0, seccompProfile: { type: "RuntimeDefault" } },
+    volumes: [
+      { name: "keys", secret: { secretName: name, defaultMode: 0o400 } },
+      { name: "wireguard-run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+    ],
+    containers: [
+      {
+        name: "uplink",
+        image: "ghcr.io/ktube-dev/edge-controller:0.1.0",
+        args: ["connector"],
+        env: [{ name: "KTUBE_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }],
+        volumeMounts: [
+          { name: "keys", mountPath: "/etc/ktube/wireguard", readOnly: true },
+          { name: "wireguard-run", mountPath: "/var/run/wireguard" },
+        ],
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"], add: ["NET_ADMIN"] } },
+      },
+    ],
+  });
+  const uplinkStatefulSet = (name: string, pod: Record<string, unknown> = uplinkPod(name)) => ({
+    metadata: { name, namespace: edApps, ...owned() },
+    spec: { replicas: 2, serviceName: name, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: pod } },
+  });
+  const uplinkRules = (name: string) => [
+    { apiGroups: [""], resources: ["configmaps"], resourceNames: [name], verbs: ["get", "list", "watch"] },
+    { apiGroups: [""], resources: ["configmaps"], resourceNames: [`${name}-status`], verbs: ["get", "patch"] },
+  ];
+
+  beforeAll(async () => {
+    edRelease = await createTestNamespace(kc, "ktube-edpolicy");
+    edApps = await createTestNamespace(kc, "edpolicy-apps");
+    edInstalled = await install(await edTemplate());
+    ed = new KubeClient(await kubeConfigAs(kc, edRelease, FULL));
+    home = await admin.create(TunnelResource, { metadata: { name: "home", namespace: edApps }, spec: { providerRef: { name: "unserved" } } });
+    // Barrier, as above: once an unmarked ConfigMap is refused, policies, bindings and RBAC are in force.
+    await eventually(async () => {
+      const refused = await refusal(ed.request("POST", resourcePath(Core.ConfigMap, edApps), { body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "barrier" } }, query: { dryRun: "All" } }));
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULL}-managed-objects'`);
+    }, 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (edInstalled) await kubectl(["delete", "--ignore-not-found", "-f", "-"], await edTemplate());
+    await deleteTestNamespace(kc, edApps);
+    await deleteTestNamespace(kc, edRelease);
+  });
+
+  it("install with their bindings, bound to the chart's ServiceAccount, failing closed", async () => {
+    for (const name of [`${FULL}-managed-objects`, `${FULL}-uplink-rbac`, `${FULL}-uplink-pods`]) {
+      expect(edInstalled).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/${name} serverside-applied`);
+      expect(edInstalled).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/${name} serverside-applied`);
+      const policy = await admin.get<Policy>(PolicyResource, undefined, name);
+      expect(policy.spec.failurePolicy).toBe("Fail");
+      const seedExempt = `!(request.operation == 'CREATE' && request.kind.kind == 'Secret' && request.namespace == '${edRelease}' && request.name == 'ktube-edge-wireguard-seed')`;
+      expect(policy.spec.matchConditions.map((c) => c.expression)).toEqual([
+        `request.userInfo.username == 'system:serviceaccount:${edRelease}:${FULL}'`,
+        ...(name.endsWith("-managed-objects") ? [seedExempt] : []),
+      ]);
+      const binding = await admin.get<PolicyBinding>(PolicyBindingResource, undefined, name);
+      expect(binding.spec).toMatchObject({ policyName: name, validationActions: ["Deny"] });
+    }
+  });
+
+  it("refuse unmarked ConfigMaps, ServiceAccounts, Secrets and PodDisruptionBudgets; take marked ones; never take over or unmark", async () => {
+    const cases: Array<[typeof Core.ConfigMap, string, Record<string, unknown>]> = [
+      [Core.ConfigMap, "ConfigMap", { data: { "routes.json": "{}" } }],
+      [Core.ServiceAccount, "ServiceAccount", { automountServiceAccountToken: false }],
+      [Core.Secret, "Secret", { stringData: { "uplink-0.key": "uplink-key" } }],
+      [Core.PodDisruptionBudget, "PodDisruptionBudget", { spec: { maxUnavailable: 1, selector: { matchLabels: { app: N } } } }],
+    ];
+    for (const [type, kind, body] of cases) {
+      const plain = await refusal(ed.create(type, { metadata: { name: "plain", namespace: edApps }, ...body }));
+      expect(plain.status).toBe(403);
+      expect(plain.message).toContain(unmarked(kind, "plain"));
+      await ed.create(type, { metadata: { name: N, namespace: edApps, ...owned() }, ...body });
+    }
+    await admin.create(Core.ConfigMap, { metadata: { name: "someone-elses", namespace: edApps }, data: { a: "b" } });
+    const takeOver = await refusal(ed.patch(Core.ConfigMap, edApps, "someone-elses", { metadata: owned() }, PatchType.merge));
+    expect(takeOver.status).toBe(403);
+    expect(takeOver.message).toContain(`ConfigMap ${edApps}/someone-elses is not managed by ${BY}`);
+    const unmark = [{ op: "remove", path: "/metadata/labels/app.kubernetes.io~1managed-by" }];
+    const unmarkedOwn = await refusal(ed.patch(Core.ConfigMap, edApps, N, unmark, PatchType.json));
+    expect(unmarkedOwn.status).toBe(403);
+    expect(unmarkedOwn.message).toContain(`ConfigMap ${edApps}/${N} as ${BY} wrote it has no label`);
+    // Least privilege: no delete on ConfigMaps (the garbage collector removes them), no read of Secrets here
+    // (tlsTermination is off), but its own PodDisruptionBudget it deletes itself.
+    expect((await refusal(ed.delete(Core.ConfigMap, edApps, N))).message).toContain(`cannot delete resource "configmaps"`);
+    expect((await refusal(ed.get(Core.Secret, edApps, N))).message).toContain(`cannot get resource "secrets" in API group "" in the namespace "${edApps}"`);
+    await ed.delete(Core.PodDisruptionBudget, edApps, N);
+  });
+
+  it("let the controller make its WireGuard seed in its own namespace once, and nothing else unmarked there", async () => {
+    const seed = { metadata: { name: "ktube-edge-wireguard-seed", namespace: edRelease, labels: { "app.kubernetes.io/managed-by": BY } }, data: { seed: Buffer.alloc(32, 1).toString("base64") } };
+    await ed.create(Core.Secret, seed);
+    const changed = await refusal(ed.patch(Core.Secret, edRelease, "ktube-edge-wireguard-seed", { data: { seed: Buffer.alloc(32, 2).toString("base64") } }, PatchType.merge));
+    expect(changed.status).toBe(403);
+    expect(changed.message).toContain(`Secret ${edRelease}/ktube-edge-wireguard-seed is not managed by ${BY}`);
+    const other = await refusal(ed.create(Core.Secret, { ...seed, metadata: { ...seed.metadata, name: "another-seed" } }));
+    expect(other.status).toBe(403);
+    // The same name anywhere else is an ordinary unmarked Secret.
+    const elsewhere = await refusal(ed.create(Core.Secret, { ...seed, metadata: { ...seed.metadata, namespace: edApps } }));
+    expect(elsewhere.message).toContain(`Secret ${edApps}/ktube-edge-wireguard-seed as ${BY} wrote it has no controller ownerReference`);
+  });
+
+  it("allow a Role and RoleBinding only in the shape of the uplinks' own", async () => {
+    const role = (name: string, rules: unknown[]) => ({ metadata: { name, namespace: edApps, ...owned() }, rules });
+    const shape = `Role ${edApps}/${N}: a Role that ${BY} writes may only grant get, list and watch on the ConfigMap ${N} and get and patch on the ConfigMap ${N}-status`;
+    const refusedRoles: Array<[string, unknown[], string]> = [
+      // All ConfigMaps of the namespace (no resourceNames).
+      [N, [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] }], shape],
+      // Someone else's ConfigMap.
+      [N, [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["kube-root-ca.crt"], verbs: ["get"] }], shape],
+      // The route table is read-only for the uplinks; the status is get and patch only.
+      [N, [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [N], verbs: ["get", "patch"] }], shape],
+      [N, [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [`${N}-status`], verbs: ["get", "list", "watch", "patch"] }], shape],
+      // Rights the controller holds but the uplinks need not (RBAC's escalation check would let these through).
+      [N, [{ apiGroups: [""], resources: ["secrets"], resourceNames: [N], verbs: ["create", "patch"] }], shape],
+      [N, [{ apiGroups: ["apps"], resources: ["statefulsets"], resourceNames: [N], verbs: ["get", "patch"] }], shape],
+      // Only the uplinks' name.
+      ["other", uplinkRules("other"), `Role ${edApps}/other: the Roles and RoleBindings that ${BY} writes are those of its uplinks (named <tunnel>-edge-uplink)`],
+    ];
+    for (const [name, rules, message] of refusedRoles) {
+      const refused = await refusal(ed.create(Core.Role, role(name, rules)));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULL}-uplink-rbac'`);
+      expect(refused.message).toContain(message);
+    }
+    await ed.create(Core.Role, role(N, uplinkRules(N)));
+
+    await admin.create(Core.Role, { metadata: { name: "other-edge-uplink", namespace: edApps }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }] });
+    const binding = (roleRef: string, subject: Record<string, string>) => ({
+      metadata: { name: N, namespace: edApps, ...owned() },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleRef },
+      subjects: [subject],
+    });
+    const refusedBindings = [
+      binding(N, { kind: "ServiceAccount", name: "default", namespace: edApps }),
+      binding(N, { kind: "ServiceAccount", name: N, namespace: "default" }),
+      binding(N, { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" }),
+      binding("other-edge-uplink", { kind: "ServiceAccount", name: N, namespace: edApps }),
+    ];
+    for (const body of refusedBindings) {
+      const refused = await refusal(ed.create(Core.RoleBinding, body));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`RoleBinding ${edApps}/${N}: a RoleBinding that ${BY} writes may only bind the Role ${N} to the ServiceAccount ${N} of its own namespace`);
+    }
+    await ed.create(Core.RoleBinding, binding(N, { kind: "ServiceAccount", name: N, namespace: edApps }));
+    const plain = await refusal(ed.create(Core.Role, { metadata: { name: "plain-edge-uplink", namespace: edApps }, rules: uplinkRules("plain-edge-uplink") }));
+    expect(plain.message).toContain(unmarked("Role", "plain-edge-uplink"));
+  });
+
+  it("let the uplinks run as root with NET_ADMIN, but only as their own ServiceAccount, with only their own keys, no other capability and without the host", async () => {
+    await ed.create(Core.StatefulSet, uplinkStatefulSet(N));
+    await ed.patch(Core.StatefulSet, edApps, N, { spec: { replicas: 1, template: { metadata: { annotations: { rolled: "yes" } } } } }, PatchType.merge);
+    const account = "must belong to a StatefulSet named <tunnel>-edge-uplink and run as the ServiceAccount named like it";
+    const secrets = "may use no Secret but";
+    const host = `Pods that ${BY} runs may not use the host`;
+    const capability = "may add no capability but NET_ADMIN";
+    const pod = (name: string, change: (p: ReturnType<typeof uplinkPod>) => Record<string, unknown>) => change(uplinkPod(name));
+    const container = (p: ReturnType<typeof uplinkPod>, extra: Record<string, unknown>) => [{ ...p.containers[0], ...extra }];
+    const adding = (p: ReturnType<typeof uplinkPod>, add: string[]) => container(p, { securityContext: { ...p.containers[0]!.securityContext, capabilities: { drop: ["ALL"], add } } });
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ["other-name", uplinkPod("other-name"), account],
+      ["default-edge-uplink", pod("default-edge-uplink", ({ serviceAccountName: _, ...p }) => p), account],
+      ["deployer-edge-uplink", pod("deployer-edge-uplink", (p) => ({ ...p, serviceAccountName: "deployer" })), account],
+      ["projected-edge-uplink", pod("projected-edge-uplink", (p) => ({ ...p, volumes: [...p.volumes, { name: "t", projected: { sources: [{ serviceAccountToken: { path: "token", audience: "vault" } }] } }] })), account],
+      // Not another Secret of the namespace.
+      ["vps-edge-uplink", pod("vps-edge-uplink", (p) => ({ ...p, volumes: [{ name: "keys", secret: { secretName: "db-credentials" } }, p.volumes[1]] })), secrets],
+      ["env-edge-uplink", pod("env-edge-uplink", (p) => ({ ...p, containers: container(p, { env: [{ name: "X", valueFrom: { secretKeyRef: { name: "db-password", key: "password" } } }] }) })), secrets],
+      ["hostnet-edge-uplink", pod("hostnet-edge-uplink", (p) => ({ ...p, hostNetwork: true })), host],
+      ["tun-edge-uplink", pod("tun-edge-uplink", (p) => ({ ...p, volumes: [...p.volumes, { name: "tun", hostPath: { path: "/dev/net/tun", type: "CharDevice" } }] })), host],
+      ["privileged-edge-uplink", pod("privileged-edge-uplink", (p) => ({ ...p, containers: container(p, { securityContext: { privileged: true } }) })), host],
+      ["sysadmin-edge-uplink", pod("sysadmin-edge-uplink", (p) => ({ ...p, containers: adding(p, ["NET_ADMIN", "SYS_ADMIN"]) })), capability],
+      ["raw-edge-uplink", pod("raw-edge-uplink", (p) => ({ ...p, initContainers: [{ name: "init", image: "busybox", securityContext: { capabilities: { add: ["NET_RAW"] } } }] })), capability],
+    ];
+    for (const [name, spec, message] of cases) {
+      const refused = await refusal(ed.create(Core.StatefulSet, uplinkStatefulSet(name, spec)));
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`ValidatingAdmissionPolicy '${FULL}-uplink-pods'`);
+      expect(refused.message).toContain(`StatefulSet ${edApps}/${name}: `);
+      expect(refused.message).toContain(message);
+    }
+    const plain = await refusal(ed.create(Core.StatefulSet, { ...uplinkStatefulSet("plain-edge-uplink"), metadata: { name: "plain-edge-uplink", namespace: edApps } }));
+    expect(plain.message).toContain(unmarked("StatefulSet", "plain-edge-uplink"));
+    // Deployments are not the edge controller's at all.
+    expect((await refusal(ed.create(Core.Deployment, { ...uplinkStatefulSet(N), spec: { selector: { matchLabels: { app: N } }, template: { metadata: { labels: { app: N } }, spec: uplinkPod(N) } } }))).message).toContain(
+      `cannot create resource "deployments"`,
+    );
+    // No delete: the garbage collector removes the uplinks after their Tunnel.
+    expect((await refusal(ed.delete(Core.StatefulSet, edApps, N))).message).toContain(`cannot delete resource "statefulsets"`);
+    await admin.delete(Core.StatefulSet, edApps, N);
+  });
+});

@@ -10,6 +10,7 @@ import type { NgrokPluginOptions } from "@ktube/ngrok-controller/plugin";
 import type { DevTunnelsPluginOptions } from "@ktube/devtunnels-controller/plugin";
 import { createTestNamespace, deleteTestNamespace, ensureHelm, eventually, freePort, kubectl, testKubeConfig } from "@ktube/testenv";
 import { execFile } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
@@ -34,6 +35,19 @@ const DEVTUNNELS_OPTIONS = [
   "devtunnels.maxPorts=4",
   "providerSelector=shard=a",
   "leaderElection.id=devtunnels-shard-a",
+];
+const EDGE = join(UMBRELLA, "charts", "edge-controller");
+/** The umbrella with the opt-in edge controller turned on too. */
+const WITH_EDGE = ["--set", "edge-controller.enabled=true"];
+/** Every option of the edge chart set (lint and flags). */
+const EDGE_OPTIONS = [
+  "uplinkImage=registry.example/uplink:1",
+  "resyncInterval=60",
+  "confirmTimeout=45",
+  "providerSelector=shard=a",
+  "leaderElection.id=edge-shard-a",
+  "tlsTermination.enabled=true",
+  "tlsTermination.namespaces={apps-a,apps-b}",
 ];
 
 let helm: string;
@@ -97,6 +111,10 @@ describe("charts", () => {
       [UMBRELLA, [...WITH_DEVTUNNELS, ...[...DEVTUNNELS_OPTIONS, "admissionPolicy.enabled=false"].flatMap((o) => ["--set", `devtunnels-controller.${o}`])]],
       [DEVTUNNELS, []],
       [DEVTUNNELS, [...DEVTUNNELS_OPTIONS, "admissionPolicy.enabled=false", "metrics.service.enabled=false"].flatMap((o) => ["--set", o])],
+      [UMBRELLA, WITH_EDGE],
+      [UMBRELLA, [...WITH_EDGE, ...[...EDGE_OPTIONS, "admissionPolicy.enabled=false"].flatMap((o) => ["--set", `edge-controller.${o}`])]],
+      [EDGE, []],
+      [EDGE, [...EDGE_OPTIONS, "admissionPolicy.enabled=false", "metrics.service.enabled=false"].flatMap((o) => ["--set", o])],
     ] as const) {
       const out = await helmRun(["lint", "--strict", chart, ...values]);
       expect(out).toContain("0 chart(s) failed");
@@ -340,8 +358,124 @@ describe("charts", () => {
     expect(kinds.filter((k) => k?.startsWith("ValidatingAdmissionPolicy") || k === "Service")).toEqual([]);
   });
 
+  it("render the edge controller only when enabled (opt-in), with its least-privilege RBAC", async () => {
+    expect((await render(UMBRELLA)).filter((o) => o.metadata?.name?.includes("edge"))).toEqual([]);
+    const objects = await render(UMBRELLA, WITH_EDGE);
+    const kinds = objects.map((o) => `${o.kind}/${o.metadata?.name}`);
+    expect(kinds).toEqual(expect.arrayContaining(["Deployment/ktube-edge-controller", "Deployment/ktube-cloudflare-controller"]));
+    // The subchart alone: exactly these objects (no TLS Secret reads unless tlsTermination asks for them).
+    expect((await render(EDGE)).map((o) => `${o.kind}/${o.metadata?.name}`).sort()).toEqual(
+      [
+        "CustomResourceDefinition/tunnelbindings.ktube.dev",
+        "CustomResourceDefinition/tunnelproviders.ktube.dev",
+        "CustomResourceDefinition/tunnels.ktube.dev",
+        "ServiceAccount/ktube-edge-controller",
+        "ClusterRole/ktube-edge-controller",
+        "ClusterRoleBinding/ktube-edge-controller",
+        "Role/ktube-edge-controller",
+        "RoleBinding/ktube-edge-controller",
+        "Deployment/ktube-edge-controller",
+        "Service/ktube-edge-controller-metrics",
+        ...["managed-objects", "uplink-rbac", "uplink-pods"].flatMap((p) => [
+          `ValidatingAdmissionPolicy/ktube-edge-controller-${p}`,
+          `ValidatingAdmissionPolicyBinding/ktube-edge-controller-${p}`,
+        ]),
+      ].sort(),
+    );
+    const rules = (objects.find((o) => o.kind === "ClusterRole" && o.metadata?.name === "ktube-edge-controller") as unknown as { rules: Rule[] }).rules;
+    expect(rules.some((r) => r.verbs.includes("*") || r.resources.includes("*") || r.apiGroups.includes("*"))).toBe(false);
+    // Never update (it patches), escalate or bind (it grants the uplinks' Role only verbs it holds itself).
+    expect(rules.flatMap((r) => r.verbs).filter((v) => ["update", "escalate", "bind", "impersonate", "deletecollection"].includes(v))).toEqual([]);
+    const verbsOn = verbsIn(objects, "ClusterRole", "ktube-edge-controller");
+    // Secrets cluster-wide: write the WireGuard keys, never read (reads only in its namespace;
+    // TLS Secrets only with tlsTermination, below).
+    expect(verbsOn("secrets")).toEqual(["create", "patch"]);
+    for (const status of ["tunnelproviders/status", "tunnels/status", "tunnelbindings/status"]) expect(verbsOn(status)).toEqual(["patch"]);
+    expect(rules.filter((r) => r.resources.some((res) => res.endsWith("/status"))).flatMap((r) => r.verbs)).toEqual(["patch"]);
+    expect(verbsOn("tunnelproviders")).toEqual(["get", "list", "watch"]);
+    for (const resource of ["tunnels", "tunnelbindings"]) expect(verbsOn(resource)).toEqual(["get", "list", "patch", "watch"]);
+    for (const resource of ["services", "namespaces", "pods"]) expect(verbsOn(resource)).toEqual(["get", "list", "watch"]);
+    // What the uplinks' Role grants (get/list/watch, get/patch on ConfigMaps) it must hold itself.
+    expect(verbsOn("configmaps")).toEqual(["create", "get", "list", "patch", "watch"]);
+    for (const resource of ["serviceaccounts", "roles", "rolebindings"]) expect(verbsOn(resource)).toEqual(["create", "get", "list", "patch", "watch"]);
+    // The uplinks are a StatefulSet, not a Deployment; delete only where the controller deletes.
+    expect(verbsOn("statefulsets")).toEqual(["create", "get", "list", "patch", "watch"]);
+    expect(verbsOn("poddisruptionbudgets")).toEqual(["create", "delete", "get", "list", "patch", "watch"]);
+    expect(verbsOn("deployments")).toEqual([]);
+    expect(verbsOn("events")).toEqual(["create", "patch"]);
+    const role = objects.find((o) => o.kind === "Role" && o.metadata?.name === "ktube-edge-controller") as unknown as { rules: Rule[] };
+    expect(role.rules).toEqual([
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+    ]);
+    // The controller itself: non-root, read-only, no capability (NET_ADMIN is the uplinks', in their own Pods).
+    const pod = podOf(objects, "ktube-edge-controller");
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    const [container] = pod.containers;
+    expect(container!.securityContext).toEqual({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(container).toMatchObject({ livenessProbe: { httpGet: { path: "/healthz" } }, readinessProbe: { httpGet: { path: "/readyz" } } });
+    expect(pod.volumes).toBeUndefined();
+    // The uplinks run the controller's own image by default.
+    expect(container!.image).toBe("ghcr.io/ktube-dev/edge-controller:0.1.0");
+    expect(container!.args).toEqual(
+      expect.arrayContaining(["--leader-elect=true", "--resync-interval=300", "--confirm-timeout=20", "--uplink-image=ghcr.io/ktube-dev/edge-controller:0.1.0"]),
+    );
+    expect(container!.args.filter((a) => /^--(provider-selector|leader-election-id)/.test(a))).toEqual([]);
+  });
+
+  it("take values (edge): the uplinks' image follows the controller's; resync, confirm timeout, selector and Lease reach the flags; tlsTermination grants get on Secrets, cluster-wide or only where listed", async () => {
+    const argsOf = (objects: KubeObject[]) => podOf(objects, "ktube-edge-controller").containers[0]!.args;
+    expect(argsOf(await render(EDGE, ["--set", "image.repository=registry.example/ktube/edge", "--set", "image.tag=1.2.3"]))).toContain(
+      "--uplink-image=registry.example/ktube/edge:1.2.3",
+    );
+    expect(argsOf(await render(EDGE, EDGE_OPTIONS.flatMap((o) => ["--set", o])))).toEqual(
+      expect.arrayContaining([
+        "--uplink-image=registry.example/uplink:1",
+        "--resync-interval=60",
+        "--confirm-timeout=45",
+        "--provider-selector=shard=a",
+        "--leader-election-id=edge-shard-a",
+      ]),
+    );
+    const tlsObjects = (objects: KubeObject[]) => objects.filter((o) => o.metadata?.name === "ktube-edge-controller-tls-secrets").map((o) => `${o.kind}/${o.metadata?.namespace ?? ""}`);
+    const getOnly = [{ apiGroups: [""], resources: ["secrets"], verbs: ["get"] }];
+    const subject = [{ kind: "ServiceAccount", name: "ktube-edge-controller", namespace: ns }];
+
+    // Cluster-wide: one GET per Secret a terminated route names, never list or watch.
+    const clusterWide = await render(EDGE, ["--set", "tlsTermination.enabled=true"]);
+    expect(tlsObjects(clusterWide).sort()).toEqual(["ClusterRole/", "ClusterRoleBinding/"]);
+    expect(clusterWide.find((o) => o.kind === "ClusterRole" && o.metadata?.name === "ktube-edge-controller-tls-secrets")!.rules).toEqual(getOnly);
+    expect(clusterWide.find((o) => o.kind === "ClusterRoleBinding" && o.metadata?.name === "ktube-edge-controller-tls-secrets")).toMatchObject({
+      roleRef: { kind: "ClusterRole", name: "ktube-edge-controller-tls-secrets" },
+      subjects: subject,
+    });
+    // Listed namespaces: the same ClusterRole, bound only there.
+    const listed = await render(EDGE, ["--set", "tlsTermination.enabled=true", "--set", "tlsTermination.namespaces={apps-a,apps-b}"]);
+    expect(tlsObjects(listed).sort()).toEqual(["ClusterRole/", "RoleBinding/apps-a", "RoleBinding/apps-b"]);
+    expect(listed.find((o) => o.kind === "ClusterRole" && o.metadata?.name === "ktube-edge-controller-tls-secrets")!.rules).toEqual(getOnly);
+    for (const binding of listed.filter((o) => o.kind === "RoleBinding" && o.metadata?.name === "ktube-edge-controller-tls-secrets")) {
+      expect(binding).toMatchObject({ roleRef: { kind: "ClusterRole", name: "ktube-edge-controller-tls-secrets" }, subjects: subject });
+    }
+    // In no case may any role of the controller list or watch Secrets outside its namespace.
+    for (const objects of [clusterWide, listed]) {
+      const reads = objects
+        .filter((o) => o.kind === "ClusterRole" && o.metadata?.name?.startsWith("ktube-edge-controller"))
+        .flatMap((o) => o.rules!.filter((r) => r.resources.includes("secrets")).flatMap((r) => r.verbs));
+      expect(reads.filter((v) => v === "list" || v === "watch")).toEqual([]);
+    }
+    // Namespaces without enabled would grant nothing: refused at install time rather than silently ignored.
+    await expect(render(EDGE, ["--set", "tlsTermination.namespaces={apps-a}"])).rejects.toThrow(/tlsTermination.namespaces is set but tlsTermination.enabled is false/);
+    expect(argsOf(await render(EDGE)).filter((a) => a.startsWith("--leader-election-id") || a.startsWith("--provider-selector"))).toEqual([]);
+    const kinds = (await render(EDGE, ["--set", "admissionPolicy.enabled=false", "--set", "metrics.service.enabled=false"])).map((o) => o.kind);
+    expect(kinds).toContain("ClusterRole");
+    expect(kinds.filter((k) => k?.startsWith("ValidatingAdmissionPolicy") || k === "Service")).toEqual([]);
+  });
+
   it("apply to the API server (server-side dry run)", async () => {
-    const manifest = await helmRun(["template", "ktube", UMBRELLA, "--namespace", ns, "--include-crds", ...WITH_NGROK, ...WITH_DEVTUNNELS]);
+    const manifest = await helmRun([
+      "template", "ktube", UMBRELLA, "--namespace", ns, "--include-crds", ...WITH_NGROK, ...WITH_DEVTUNNELS,
+      ...WITH_EDGE, "--set", "edge-controller.tlsTermination.enabled=true", "--set", `edge-controller.tlsTermination.namespaces={${ns}}`,
+    ]);
     const result = await kubectl(["apply", "--server-side", "--dry-run=server", "--field-manager=helm-test", "-f", "-"], manifest);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
@@ -361,6 +495,17 @@ describe("charts", () => {
     for (const policy of ["managed-objects", "host-rbac", "host-pods"]) {
       expect(result.stdout).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/ktube-devtunnels-controller-${policy} serverside-applied (server dry run)`);
       expect(result.stdout).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/ktube-devtunnels-controller-${policy} serverside-applied (server dry run)`);
+    }
+    for (const object of ["deployment.apps", "clusterrole.rbac.authorization.k8s.io", "role.rbac.authorization.k8s.io", "serviceaccount", "service"]) {
+      const name = object === "service" ? "ktube-edge-controller-metrics" : "ktube-edge-controller";
+      expect(result.stdout).toContain(`${object}/${name} serverside-applied (server dry run)`);
+    }
+    for (const object of ["clusterrole.rbac.authorization.k8s.io", "rolebinding.rbac.authorization.k8s.io"]) {
+      expect(result.stdout).toContain(`${object}/ktube-edge-controller-tls-secrets serverside-applied (server dry run)`);
+    }
+    for (const policy of ["managed-objects", "uplink-rbac", "uplink-pods"]) {
+      expect(result.stdout).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/ktube-edge-controller-${policy} serverside-applied (server dry run)`);
+      expect(result.stdout).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/ktube-edge-controller-${policy} serverside-applied (server dry run)`);
     }
   });
 });
@@ -754,6 +899,172 @@ describe("the Dev Tunnels controller with only the chart's RBAC", () => {
       await manager?.stop();
       await fake?.stop();
       await deleteTestNamespace(kc, apps);
+    }
+  });
+});
+
+describe("the edge controller with only the chart's RBAC", () => {
+  it("loads its SSH credentials, holds its Lease, makes a Tunnel's uplink objects (and their RBAC) with nothing refused, and reads TLS Secrets only where tlsTermination allows", async () => {
+    // Imported here: the chart tests above must not depend on the app loading.
+    const { edgePlugin } = await import("@ktube/edge-controller/plugin");
+    const { registerProviderControllers } = await import("@ktube/provider-kit");
+    const SA = "ktube-edge-controller";
+    const MANAGED_BY = "ktube-edge-controller";
+    // Two application namespaces: TLS Secrets may be read in the first only.
+    const apps = await createTestNamespace(kc, "edge-rbac-apps");
+    const other = await createTestNamespace(kc, "edge-rbac-other");
+    const manifest = await helmRun([
+      "template", "ktube", EDGE, "--namespace", ns,
+      "--set", "tlsTermination.enabled=true", "--set", `tlsTermination.namespaces={${apps}}`,
+      "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml", "--show-only", "templates/admission-policy.yaml",
+    ]);
+    const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+    const as = `--as=system:serviceaccount:${ns}:${SA}`;
+    const can = async (...args: string[]) => (await kubectl(["auth", "can-i", ...args, as])).stdout.trim();
+    expect(await can("get", "secrets", "-n", "default")).toBe("no");
+    expect(await can("get", "secrets", "-n", other)).toBe("no");
+    expect(await can("get", "secrets", "-n", apps)).toBe("yes");
+    expect(await can("list", "secrets", "-n", apps)).toBe("no");
+    expect(await can("watch", "secrets", "--all-namespaces")).toBe("no");
+    expect(await can("create", "secrets", "-n", "default")).toBe("yes");
+    expect(await can("list", "secrets", "-n", ns)).toBe("yes");
+    expect(await can("create", "statefulsets.apps", "-n", "default")).toBe("yes");
+    expect(await can("update", "statefulsets.apps", "-n", "default")).toBe("no");
+    expect(await can("create", "deployments.apps", "-n", "default")).toBe("no");
+    expect(await can("delete", "configmaps", "-n", "default")).toBe("no");
+    expect(await can("escalate", "roles.rbac.authorization.k8s.io", "-n", "default")).toBe("no");
+    expect(await can("bind", "clusterroles.rbac.authorization.k8s.io")).toBe("no");
+    expect(await can("update", "tunnelbindings.ktube.dev", "-n", "default")).toBe("no");
+    expect(await can("create", "pods", "-n", "default")).toBe("no");
+
+    const asController = await kubeConfigAs(kc, ns, SA);
+    // Barrier: the policies are enforced before the controller runs, so "no 403" below also
+    // proves they never refuse its real writes.
+    const asControllerClient = new KubeClient(asController);
+    await eventually(async () => {
+      const refused = await asControllerClient
+        .request("POST", `/api/v1/namespaces/${ns}/configmaps`, { query: { dryRun: "All" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "unmarked" } } })
+        .then(() => undefined, (e: unknown) => (e instanceof ApiError && e.status === 403 ? e.message : undefined));
+      if (!refused?.includes(`${SA}-managed-objects`)) throw new Error("the admission policy does not refuse unmanaged writes yet");
+    }, 30_000);
+
+    // The SSH key and pinned host key (verified when a Tunnel's VPS is enrolled; no VPS listens here).
+    const privateKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();
+    const hostKey = generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "der" }).subarray(-32);
+    const sshString = (value: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, value.length]), value]);
+    const knownHosts = `127.0.0.1 ssh-ed25519 ${Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(hostKey)]).toString("base64")}\n`;
+    await admin.create(Core.Secret, { metadata: { name: "edge-ssh", namespace: ns }, stringData: { privateKey, knownHosts } } as KubeObject);
+    const manager = new Manager({
+      kubeConfig: asController,
+      name: "edge-controller",
+      logger: createLogger({ level: process.env.KTUBE_TEST_LOG ?? "silent", format: "text" }),
+      probeAddress: false,
+      metricsAddress: false,
+      leaderElection: { namespace: ns },
+    });
+    registerProviderControllers(manager, edgePlugin({ uplinkImage: "ktube/edge-controller:test", sshTimeoutMs: 2_000, resyncMs: 60_000 }), {
+      namespace: ns,
+      managedBy: MANAGED_BY,
+      maxConcurrentReconciles: 2,
+    });
+    const forbidden = () => manager.metrics.count("rest_client_requests_total", { code: "403" });
+    const providerName = `edge-rbac-${ns}`;
+    const provider = () => admin.get<WithStatus>(TunnelProviderResource, undefined, providerName);
+    // Only their presence matters here: the certificate is first used on the VPS, which never answers.
+    const tls = { "tls.crt": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "tls.key": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n" };
+    const route = (hostname: string) => ({ name: "https", protocol: "HTTPS", hostname, tls: { mode: "offload", secretRef: { name: "site-tls" } }, service: { name: "web", port: "http" } });
+    const routeOf = async (namespace: string) =>
+      eventually(async () => {
+        const [r] = (await admin.get<WithStatus & { status?: { routes?: Array<{ name: string; ready: boolean; message?: string }> } }>(TunnelBindingResource, namespace, "b")).status?.routes ?? [];
+        if (!r?.message) throw new Error(`no route outcome on ${namespace}/b yet`);
+        return r;
+      }, 30_000);
+    try {
+      await manager.start();
+      await admin.create(TunnelProviderResource, {
+        metadata: { name: providerName },
+        spec: { type: "edge", edge: { sshSecretRef: { name: "edge-ssh" }, envoy: { version: "1.36.2", url: "https://envoy.example/envoy-1.36.2", sha256: "0".repeat(64) } } },
+      } as KubeObject);
+      // The credentials Secret is read in the controller's namespace (a missing one would say SecretNotFound).
+      const loaded = await conditionOf(provider, "Ready", "True", "CredentialsLoaded");
+      expect(loaded.message).toContain("1 known host key");
+      const lease = await admin.get<KubeObject & { spec?: { holderIdentity?: string } }>({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", plural: "leases", namespaced: true }, ns, "edge-controller.ktube.dev");
+      expect(lease.spec?.holderIdentity).toBeTruthy();
+      expect(manager.isLeader).toBe(true);
+      expect(await forbidden()).toBe(0);
+
+      // A Tunnel whose VPS does not answer: its keys and uplinks are made first, then SSH fails and the status says why.
+      const tunnel = await admin.create<WithStatus>(TunnelResource, {
+        metadata: { name: "t", namespace: apps },
+        spec: { providerRef: { name: providerName }, allowedBindings: { namespaces: { from: "All" } }, edge: { address: "127.0.0.1", ssh: { port: await freePort() } } },
+      } as KubeObject);
+      for (const namespace of [apps, other]) {
+        await admin.create(Core.Service, { metadata: { name: "web", namespace }, spec: { ports: [{ name: "http", port: 80 }] } } as KubeObject);
+        await admin.create(Core.Secret, { metadata: { name: "site-tls", namespace }, type: "kubernetes.io/tls", stringData: tls } as KubeObject);
+      }
+      await admin.create(TunnelBindingResource, { metadata: { name: "b", namespace: apps }, spec: { tunnelRef: { name: "t" }, routes: [route("a.edge-rbac.example")] } } as KubeObject);
+      const unreachable = await conditionOf(() => admin.get<WithStatus>(TunnelResource, apps, "t"), "Ready", "False", "SSHUnreachable", 30_000);
+      expect(unreachable.message).not.toContain(privateKey.slice(40, 80));
+      // Every object the Tunnel needs, controlled by it and marked as the controller's.
+      const kinds = [Core.Secret, Core.ConfigMap, Core.ServiceAccount, Core.Role, Core.RoleBinding, Core.StatefulSet, Core.PodDisruptionBudget];
+      const owned = [...kinds.map((k) => [k, "t-edge-uplink"] as const), [Core.ConfigMap, "t-edge-uplink-status"] as const];
+      for (const [type, name] of owned) {
+        const object = await eventually(() => admin.get<KubeObject>(type, apps, name), 10_000);
+        expect(object.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe(MANAGED_BY);
+        expect(object.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: "Tunnel", uid: tunnel.metadata!.uid, controller: true })]);
+      }
+      // The keys come from the seed the controller made in its own namespace; the uplinks' Secret holds only theirs, never the VPS's.
+      const seed = await admin.get<KubeObject & { data?: Record<string, string> }>(Core.Secret, ns, "ktube-edge-wireguard-seed");
+      expect(Buffer.from(seed.data?.seed ?? "", "base64").length).toBe(32);
+      const keysOf = async (name: string) => Object.keys((await admin.get<KubeObject & { data?: Record<string, string> }>(Core.Secret, apps, name)).data ?? {}).sort();
+      expect(await keysOf("t-edge-uplink")).toEqual(["uplink-0.key", "uplink-1.key"]);
+      // The uplink Pods: root with NET_ADMIN only, as their own ServiceAccount, which the admission policies let through.
+      type UplinkPod = { serviceAccountName: string; containers: Array<{ image: string; args: string[]; securityContext: Record<string, unknown> }> };
+      const uplinks = await admin.get<KubeObject & { spec: { template: { spec: UplinkPod } } }>(Core.StatefulSet, apps, "t-edge-uplink");
+      expect(uplinks.spec.template.spec.serviceAccountName).toBe("t-edge-uplink");
+      expect(uplinks.spec.template.spec.containers[0]).toMatchObject({
+        image: "ktube/edge-controller:test",
+        args: ["connector"],
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"], add: ["NET_ADMIN"] } },
+      });
+      // The uplinks' Role, which the controller could grant only because it holds those verbs itself.
+      const uplink = `--as=system:serviceaccount:${apps}:t-edge-uplink`;
+      const uplinkCan = async (...args: string[]) => (await kubectl(["auth", "can-i", ...args, "-n", apps, uplink])).stdout.trim();
+      expect(await uplinkCan("watch", "configmaps/t-edge-uplink")).toBe("yes");
+      expect(await uplinkCan("patch", "configmaps/t-edge-uplink-status")).toBe("yes");
+      expect(await uplinkCan("patch", "configmaps/t-edge-uplink")).toBe("no");
+      expect(await uplinkCan("get", "secrets/t-edge-uplink")).toBe("no");
+      // Its TLS Secret was read (a listed namespace): the route waits for the VPS, not for the Secret.
+      const waiting = { ready: false, message: "waiting for Envoy on the VPS to confirm the configuration" };
+      expect(await routeOf(apps)).toMatchObject(waiting);
+      // Down to one uplink: the PodDisruptionBudget goes (a delete the controller makes itself).
+      await admin.patch(TunnelResource, apps, "t", { spec: { edge: { uplink: { replicas: 1 } } } }, PatchType.merge);
+      await eventually(async () => {
+        const gone = await admin.get(Core.PodDisruptionBudget, apps, "t-edge-uplink").then(() => false, (e: unknown) => e instanceof ApiError && e.status === 404);
+        if (!gone) throw new Error("the PodDisruptionBudget is still there");
+      }, 20_000);
+      // Nothing the controller did was refused (RBAC or admission policies).
+      expect(await forbidden()).toBe(0);
+
+      // A binding from a namespace tlsTermination does not list: its route says the Secret may not be read.
+      await admin.create(TunnelBindingResource, { metadata: { name: "b", namespace: other }, spec: { tunnelRef: { name: "t", namespace: apps }, routes: [route("b.edge-rbac.example")] } } as KubeObject);
+      await conditionOf(() => admin.get<WithStatus>(TunnelBindingResource, other, "b"), "ResolvedRefs", "False", "TLSSecretInvalid", 30_000);
+      expect(await routeOf(other)).toMatchObject({ ready: false, message: `the controller may not read Secret ${other}/site-tls` });
+      expect(await routeOf(apps)).toMatchObject(waiting);
+
+      // Deleted, with the VPS out of reach: cleanup is let go of on purpose, then the finalizer comes off.
+      await admin.patch(TunnelResource, apps, "t", { metadata: { annotations: { "ktube.dev/abandon-on-delete": "true" } } }, PatchType.merge);
+      await admin.delete(TunnelResource, apps, "t");
+      await eventually(async () => {
+        const gone = await admin.get(TunnelResource, apps, "t").then(() => false, (e: unknown) => e instanceof ApiError && e.status === 404);
+        if (!gone) throw new Error("the Tunnel is still there");
+      }, 20_000);
+    } finally {
+      await manager.stop();
+      await deleteTestNamespace(kc, apps);
+      await deleteTestNamespace(kc, other);
     }
   });
 });
