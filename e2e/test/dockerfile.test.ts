@@ -35,5 +35,12 @@ for (const app of ["cloudflare-controller", "ngrok-controller", "devtunnels-cont
       expect(dockerfile).toMatch(/^USER 65532:65532$/m);
       expect(dockerfile).toMatch(new RegExp(`^ENTRYPOINT \\["node", "--disable-warning=ExperimentalWarning", "apps/${app}/src/main.ts"\\]$`, "m"));
     });
+
+    if (app === "edge-controller") {
+      it("has the tools the uplinks run (the same image, `connector`)", () => {
+        // Every command the connector runs: src/connector/{wireguard,nftables}.ts.
+        for (const pkg of ["iproute2", "nftables", "wireguard-tools", "wireguard-go"]) expect(dockerfile).toMatch(new RegExp(`apt-get install .*\\b${pkg}\\b`));
+      });
+    }
   });
 }
