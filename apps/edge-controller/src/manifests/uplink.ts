@@ -109,7 +109,9 @@ export function uplinkStatefulSet(tunnel: Tunnel, options: StatefulSetOptions): 
           terminationGracePeriodSeconds: options.drainSeconds + 15,
           // Root in its own network namespace with only NET_ADMIN: the uplink runs `ip`, `wg`
           // and `nft`, and Kubernetes cannot hand a non-root container's child processes a
-          // capability (no ambient capabilities for containers).
+          // capability (no ambient capabilities for containers). The other way, file
+          // capabilities on those binaries, works only with allowPrivilegeEscalation (no_new_privs
+          // ignores them), which is worse than root without escalation.
           securityContext: { runAsNonRoot: false, runAsUser: 0, runAsGroup: 0, seccompProfile: { type: "RuntimeDefault" } },
           affinity: uplink.affinity ?? {
             podAntiAffinity: {
