@@ -1,6 +1,7 @@
 // A test VPS ready for enrollment: testenv's VPS (real sshd, its own network and file
 // system), a CA it trusts, and an HTTPS server on the test machine's side of its link that
-// serves "Envoy" (fake-envoy's one-file executable, or any bytes a test wants to offer).
+// serves "Envoy" (fake-envoy's one-file executable, or the real Envoy binary that ENVOY_BIN
+// names where one exists; or any bytes a test wants to offer).
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -93,7 +94,8 @@ export async function startEdgeVps(): Promise<EdgeVps> {
       files.set(path, { body: Buffer.from(content), delayMs: options.delayMs ?? 0, delayOnce: options.delayOnce ?? false, requested });
       return { url: `https://${vps.hostAddress}:${port}${path}`, sha256: sha256(content), requested: seen };
     };
-    const envoyExecutable = readFileSync(executable);
+    // A real Envoy where there is one (none can be installed on the machines this is built on).
+    const envoyExecutable = readFileSync(process.env.ENVOY_BIN || executable);
     const envoy = offer(envoyExecutable);
     return {
       vps,
