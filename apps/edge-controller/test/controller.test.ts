@@ -4,8 +4,7 @@
 // teardown.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
-import { registerProviderControllers } from "@ktube/provider-kit";
-import { createLogger, KubeClient, Manager, PatchType, type KubeObject } from "@ktube/runtime";
+import { KubeClient, type Manager, PatchType, type KubeObject } from "@ktube/runtime";
 import { createTestCa, createTestNamespace, deleteTestNamespace, eventually, kubectl, ktubeStatus, testKubeConfig, TestProcess, waitForKtubeCondition } from "@ktube/testenv";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { spawn } from "node:child_process";
@@ -14,13 +13,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ENVOY_ADMIN_PORT, edgePlugin } from "../src/plugin.ts";
+import { ENVOY_ADMIN_PORT } from "../src/plugin.ts";
 import { ENVOY_SDS_DIR } from "../src/provider/envoy/plan.ts";
 import { FIREWALL_FILE } from "../src/provider/vps-files.ts";
 import { wireGuardPublicKey } from "../src/provider/wireguard-keys.ts";
+import { startEdgeController } from "./edge-controller.ts";
 import { envoyProcesses, startEdgeVps, trustCa, type EdgeVps } from "./provider/edge-vps.ts";
 
-const MANAGED_BY = "ktube-edge-controller";
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const id = randomBytes(3).toString("hex");
 const PROVIDER = `edge-${id}`;
@@ -72,32 +71,7 @@ beforeAll(async () => {
   edge = await startEdgeVps();
   controllerNs = await createTestNamespace(kc, "ktube-system");
   ns = await createTestNamespace(kc, "edge");
-  await client.create(Core.Secret, {
-    metadata: { name: "vps-ssh", namespace: controllerNs },
-    stringData: { privateKey: edge.vps.clientPrivateKey, knownHosts: `${edge.vps.hostPublicKey}\n` },
-  } as KubeObject);
-  await client.create(TunnelProviderResource, {
-    apiVersion: "ktube.dev/v1alpha1",
-    kind: "TunnelProvider",
-    metadata: { name: PROVIDER, labels: { "ktube.dev/test-harness": id } },
-    spec: { type: "edge", edge: { sshSecretRef: { name: "vps-ssh" }, envoy: { version: "1.36.2", url: edge.envoy.url, sha256: edge.envoy.sha256 } } },
-  } as KubeObject);
-  manager = new Manager({
-    kubeConfig: kc,
-    name: "edge-controller",
-    logger: createLogger({ name: "edge-controller", level: process.env.KTUBE_TEST_LOG ?? "silent", format: "text" }),
-    probeAddress: false,
-    metricsAddress: false,
-  });
-  registerProviderControllers(manager, edgePlugin({ resyncMs: 2_000, confirmTimeoutMs: 15_000, sshTimeoutMs: 5_000 }), {
-    namespace: controllerNs,
-    managedBy: MANAGED_BY,
-    providerSelector: `ktube.dev/test-harness=${id}`,
-    maxConcurrentReconciles: 2,
-    configDelayMs: 200,
-  });
-  await manager.start();
-  await waitForKtubeCondition(kc, "TunnelProvider", undefined, PROVIDER, "Ready", { status: "True", reason: "CredentialsLoaded" });
+  manager = await startEdgeController({ kc, edge, namespace: controllerNs, provider: PROVIDER, id, plugin: { resyncMs: 2_000, confirmTimeoutMs: 15_000, sshTimeoutMs: 5_000 } });
 });
 
 afterAll(async () => {

@@ -5,8 +5,7 @@
 // node's Service proxy. The controller runs against the real API server and the real VPS.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
-import { registerProviderControllers } from "@ktube/provider-kit";
-import { createLogger, KubeClient, Manager, type KubeObject } from "@ktube/runtime";
+import { KubeClient, type Manager, type KubeObject } from "@ktube/runtime";
 import { createTestCa, createTestNamespace, deleteTestNamespace, eventually, ktubeStatus, LocalKubelet, testKubeConfig, waitForKtubeCondition, type TestCa } from "@ktube/testenv";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { execFileSync } from "node:child_process";
@@ -20,7 +19,7 @@ import tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { CONNECTOR_ENV } from "@ktube/provider-kit";
 import { UPLINK_ENV } from "../../src/manifests/uplink.ts";
-import { edgePlugin } from "../../src/plugin.ts";
+import { startEdgeController } from "../edge-controller.ts";
 import { startEdgeVps, type EdgeVps } from "../provider/edge-vps.ts";
 import { EdgeCluster, type BackendSpec } from "./cluster.ts";
 
@@ -200,31 +199,7 @@ beforeAll(async () => {
 
   controllerNs = await createTestNamespace(kc, "ktube-system");
   ns = await createTestNamespace(kc, "edge-dp");
-  await client.create(Core.Secret, {
-    metadata: { name: "vps-ssh", namespace: controllerNs },
-    stringData: { privateKey: edge.vps.clientPrivateKey, knownHosts: `${edge.vps.hostPublicKey}\n` },
-  } as KubeObject);
-  await client.create(TunnelProviderResource, {
-    apiVersion: "ktube.dev/v1alpha1",
-    kind: "TunnelProvider",
-    metadata: { name: PROVIDER, labels: { "ktube.dev/test-harness": id } },
-    spec: { type: "edge", edge: { sshSecretRef: { name: "vps-ssh" }, envoy: { version: "1.36.2", url: edge.envoy.url, sha256: edge.envoy.sha256 } } },
-  } as KubeObject);
-  manager = new Manager({
-    kubeConfig: kc,
-    name: "edge-controller",
-    logger: createLogger({ name: "edge-controller", level: process.env.KTUBE_TEST_LOG ?? "silent", format: "text" }),
-    probeAddress: false,
-    metricsAddress: false,
-  });
-  registerProviderControllers(manager, edgePlugin({ resyncMs: 60_000, confirmTimeoutMs: 15_000, sshTimeoutMs: 5_000 }), {
-    namespace: controllerNs,
-    managedBy: "ktube-edge-controller",
-    providerSelector: `ktube.dev/test-harness=${id}`,
-    maxConcurrentReconciles: 2,
-    configDelayMs: 200,
-  });
-  await manager.start();
+  manager = await startEdgeController({ kc, edge, namespace: controllerNs, provider: PROVIDER, id, plugin: { resyncMs: 60_000, confirmTimeoutMs: 15_000, sshTimeoutMs: 5_000 } });
 
   await service("web", [
     { name: "tcp", port: 80, backend: BACKENDS.web },
