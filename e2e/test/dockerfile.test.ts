@@ -19,7 +19,7 @@ function workspaceDeps(dir: string, seen = new Set<string>()): Set<string> {
   return seen;
 }
 
-for (const app of ["cloudflare-controller", "ngrok-controller", "devtunnels-controller", "edge-controller"]) {
+for (const app of ["cloudflare-controller", "ngrok-controller", "devtunnels-controller", "edge-controller", "dashboard"]) {
   describe(`apps/${app}/Dockerfile`, () => {
     const dockerfile = readFileSync(join(ROOT, "apps", app, "Dockerfile"), "utf8");
 
