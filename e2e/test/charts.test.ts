@@ -37,6 +37,22 @@ const DEVTUNNELS_OPTIONS = [
   "leaderElection.id=devtunnels-shard-a",
 ];
 const EDGE = join(UMBRELLA, "charts", "edge-controller");
+const DASHBOARD = join(UMBRELLA, "charts", "dashboard");
+/** The umbrella with the opt-in dashboard turned on too. */
+const WITH_DASHBOARD = ["--set", "dashboard.enabled=true"];
+/** Every option of the dashboard chart set (lint and flags). */
+const DASHBOARD_OPTIONS = [
+  "image.repository=registry.example/dashboard",
+  "image.tag=1.2.3",
+  "replicas=2",
+  "maxSessionHours=2",
+  "port=9090",
+  "service.port=8443",
+  "ingress.enabled=true",
+  "ingress.className=nginx",
+  "ingress.host=ktube.example.com",
+  "ingress.tls.secretName=ktube-dashboard-tls",
+];
 /** The umbrella with the opt-in edge controller turned on too. */
 const WITH_EDGE = ["--set", "edge-controller.enabled=true"];
 /** Every option of the edge chart set (lint and flags). */
@@ -1063,6 +1079,175 @@ describe("the edge controller with only the chart's RBAC", () => {
       }, 20_000);
     } finally {
       await manager.stop();
+      await deleteTestNamespace(kc, apps);
+      await deleteTestNamespace(kc, other);
+    }
+  });
+});
+
+describe("the dashboard chart", () => {
+  type DashboardPod = PodSpec & {
+    automountServiceAccountToken?: boolean;
+    serviceAccountName: string;
+    containers: Array<ContainerSpec & { ports: Array<{ name: string; containerPort: number }>; resources: Record<string, unknown>; livenessProbe: unknown; readinessProbe: unknown }>;
+  };
+  const dashboardPod = (objects: KubeObject[], name = "ktube-dashboard") => podOf(objects, name) as DashboardPod;
+  const labelsOf = (objects: KubeObject[], name: string) =>
+    (objects.find((o) => o.kind === "ClusterRole" && o.metadata?.name === name) as unknown as { metadata: { labels: Record<string, string> } }).metadata.labels;
+  const rulesOf = (objects: KubeObject[], name: string) => (objects.find((o) => o.kind === "ClusterRole" && o.metadata?.name === name) as unknown as { rules: Rule[] }).rules;
+  const AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-";
+
+  it("passes helm lint --strict (umbrella and subchart), with default values and with every option set", async () => {
+    for (const [chart, values] of [
+      [UMBRELLA, WITH_DASHBOARD],
+      [UMBRELLA, [...WITH_DASHBOARD, ...DASHBOARD_OPTIONS.flatMap((o) => ["--set", `dashboard.${o}`]), "--set", "dashboard.publicUrl=https://dash.example"]],
+      [DASHBOARD, []],
+      [DASHBOARD, [...DASHBOARD_OPTIONS, "publicUrl=https://dash.example", "userRoles.create=false", "serviceAccount.name=dash"].flatMap((o) => ["--set", o])],
+    ] as const) {
+      const out = await helmRun(["lint", "--strict", chart, ...values]);
+      expect(out).toContain("0 chart(s) failed");
+    }
+  });
+
+  it("renders only when enabled (opt-in): a Deployment, a Service, a ServiceAccount bound to nothing, and the aggregated user roles", async () => {
+    expect((await render(UMBRELLA)).filter((o) => o.metadata?.name?.includes("dashboard") || o.metadata?.name?.startsWith("ktube-view") || o.metadata?.name?.startsWith("ktube-edit"))).toEqual([]);
+    const objects = (await render(UMBRELLA, WITH_DASHBOARD)).filter((o) => (o.metadata as { labels?: Record<string, string> } | undefined)?.labels?.["app.kubernetes.io/name"] === "dashboard");
+    expect(objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort()).toEqual([
+      "ClusterRole/ktube-edit",
+      "ClusterRole/ktube-view",
+      "Deployment/ktube-dashboard",
+      "Service/ktube-dashboard",
+      "ServiceAccount/ktube-dashboard",
+    ]);
+    // The dashboard acts only with its users' tokens: no binding names its ServiceAccount, and it has no token.
+    const all = await render(UMBRELLA, [...WITH_DASHBOARD, ...WITH_NGROK, ...WITH_DEVTUNNELS, ...WITH_EDGE]);
+    const bindings = all.filter((o) => o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding") as unknown as Array<{ subjects?: Array<{ name: string }> }>;
+    expect(bindings.length).toBeGreaterThan(0);
+    expect(bindings.flatMap((b) => b.subjects ?? []).filter((s) => s.name.includes("dashboard"))).toEqual([]);
+    const sa = objects.find((o) => o.kind === "ServiceAccount") as unknown as { automountServiceAccountToken: boolean };
+    expect(sa.automountServiceAccountToken).toBe(false);
+    const pod = dashboardPod(objects);
+    expect(pod.serviceAccountName).toBe("ktube-dashboard");
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } });
+    const [container] = pod.containers;
+    expect(container!.securityContext).toEqual({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(container!.image).toBe("ghcr.io/ktube-dev/dashboard:0.1.0");
+    expect(container!.resources).toMatchObject({ requests: { cpu: expect.any(String), memory: expect.any(String) }, limits: { memory: expect.any(String) } });
+    expect(container).toMatchObject({ livenessProbe: { httpGet: { path: "/healthz", port: "http" } }, readinessProbe: { httpGet: { path: "/healthz", port: "http" } } });
+    expect(container!.ports).toEqual([{ name: "http", containerPort: 8080 }]);
+    // No --public-url: behind `kubectl port-forward` each request's own origin is the right one.
+    expect(container!.args).toEqual(["--listen=0.0.0.0:8080", "--max-session-hours=8"]);
+    // The API server's CA, where the dashboard looks for it in a Pod (its address comes from KUBERNETES_SERVICE_HOST).
+    expect(pod.volumes).toEqual([{ name: "kube-root-ca", configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } }]);
+    expect(container!.volumeMounts).toEqual([{ name: "kube-root-ca", mountPath: "/etc/ktube/kube-root-ca", readOnly: true }]);
+    expect((objects.find((o) => o.kind === "Service") as unknown as { spec: unknown }).spec).toMatchObject({
+      type: "ClusterIP",
+      ports: [{ name: "http", port: 80, targetPort: "http" }],
+    });
+  });
+
+  it("takes values: image, port, session hours, the public URL (set, or https:// and the Ingress's host) and the Ingress", async () => {
+    const objects = await render(DASHBOARD, DASHBOARD_OPTIONS.flatMap((o) => ["--set", o]));
+    const pod = dashboardPod(objects, "ktube-dashboard");
+    const [container] = pod.containers;
+    expect(container!.image).toBe("registry.example/dashboard:1.2.3");
+    expect(container!.args).toEqual(["--listen=0.0.0.0:9090", "--max-session-hours=2", "--public-url=https://ktube.example.com"]);
+    expect(container!.ports).toEqual([{ name: "http", containerPort: 9090 }]);
+    expect((objects.find((o) => o.kind === "Deployment") as unknown as { spec: { replicas: number } }).spec.replicas).toBe(2);
+    expect((objects.find((o) => o.kind === "Service") as unknown as { spec: unknown }).spec).toMatchObject({ ports: [{ name: "http", port: 8443, targetPort: "http" }] });
+    const ingress = objects.find((o) => o.kind === "Ingress") as unknown as { metadata: { name: string }; spec: unknown };
+    expect(ingress.metadata.name).toBe("ktube-dashboard");
+    expect(ingress.spec).toEqual({
+      ingressClassName: "nginx",
+      tls: [{ hosts: ["ktube.example.com"], secretName: "ktube-dashboard-tls" }],
+      rules: [{ host: "ktube.example.com", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "ktube-dashboard", port: { name: "http" } } } }] } }],
+    });
+    // TLS terminated further in front: an explicit publicUrl wins, and no tls section without a Secret.
+    const proxied = await render(DASHBOARD, ["--set", "publicUrl=https://dash.example/", "--set", "ingress.enabled=true", "--set", "ingress.host=internal.example"]);
+    expect(dashboardPod(proxied).containers[0]!.args).toContain("--public-url=https://dash.example/");
+    expect((proxied.find((o) => o.kind === "Ingress") as unknown as { spec: Record<string, unknown> }).spec).not.toHaveProperty("tls");
+    // The Ingress needs a host (the cookie's origin); userRoles.create=false leaves the ClusterRoles to another release.
+    await expect(helmRun(["template", "ktube", DASHBOARD, "--set", "ingress.enabled=true"])).rejects.toThrow(/ingress.host is required/);
+    expect((await render(DASHBOARD, ["--set", "userRoles.create=false"])).filter((o) => o.kind === "ClusterRole")).toEqual([]);
+  });
+
+  it("renders ktube-view and ktube-edit, aggregated into the built-in view, edit and admin roles", async () => {
+    const objects = await render(DASHBOARD);
+    const view = verbsIn(objects, "ClusterRole", "ktube-view");
+    for (const resource of ["tunnelproviders", "tunnels", "tunnelbindings"]) expect(view(resource)).toEqual(["get", "list", "watch"]);
+    for (const resource of ["tunnelproviders/status", "tunnels/status", "tunnelbindings/status"]) expect(view(resource)).toEqual(["get"]);
+    // The dashboard reads events.k8s.io/v1 Events (what KTube's recorder writes); the built-in view grants them only from 1.35.
+    expect(rulesOf(objects, "ktube-view").find((r) => r.resources.includes("events"))).toEqual({ apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["get", "list", "watch"] });
+    // Application teams write bindings, never Tunnels, TunnelProviders or anyone's status.
+    expect(rulesOf(objects, "ktube-edit")).toEqual([{ apiGroups: ["ktube.dev"], resources: ["tunnelbindings"], verbs: ["create", "update", "patch", "delete"] }]);
+    for (const name of ["ktube-view", "ktube-edit"]) {
+      const rules = rulesOf(objects, name);
+      expect(rules.some((r) => r.verbs.includes("*") || r.resources.includes("*") || r.apiGroups.includes("*"))).toBe(false);
+      expect(rules.flatMap((r) => r.apiGroups).filter((g) => !["ktube.dev", "events.k8s.io"].includes(g))).toEqual([]);
+    }
+    const aggregatedInto = (name: string) =>
+      Object.entries(labelsOf(objects, name))
+        .filter(([key, value]) => key.startsWith(AGGREGATE) && value === "true")
+        .map(([key]) => key.slice(AGGREGATE.length))
+        .sort();
+    expect(aggregatedInto("ktube-view")).toEqual(["admin", "edit", "view"]);
+    expect(aggregatedInto("ktube-edit")).toEqual(["admin", "edit"]);
+  });
+
+  it("on the API server: applies (server-side), and a user bound to the built-in view in a namespace lists bindings there but cannot create them; edit can", async () => {
+    // The whole chart, Ingress included, passes the API server's validation.
+    const manifest = await helmRun(["template", "ktube", DASHBOARD, "--namespace", ns, ...DASHBOARD_OPTIONS.flatMap((o) => ["--set", o])]);
+    const dryRun = await kubectl(["apply", "--server-side", "--dry-run=server", "--field-manager=helm-test", "-f", "-"], manifest);
+    expect(dryRun.stderr).toBe("");
+    for (const object of ["deployment.apps/ktube-dashboard", "service/ktube-dashboard", "serviceaccount/ktube-dashboard", "ingress.networking.k8s.io/ktube-dashboard"]) {
+      expect(dryRun.stdout).toContain(`${object} serverside-applied (server dry run)`);
+    }
+
+    const apps = await createTestNamespace(kc, "dashboard-users");
+    const other = await createTestNamespace(kc, "dashboard-other");
+    try {
+      const viewer = `--as=dashboard-viewer-${apps}`;
+      const editor = `--as=dashboard-editor-${apps}`;
+      for (const [user, role] of [[viewer, "view"], [editor, "edit"]] as const) {
+        const bound = await kubectl(["create", "rolebinding", `${role}-user`, `--clusterrole=${role}`, `--user=${user.slice("--as=".length)}`, "-n", apps]);
+        expect(bound.stderr).toBe("");
+      }
+      const can = async (user: string, ...args: string[]) => (await kubectl(["auth", "can-i", ...args, user])).stdout.trim();
+      // Before: the built-in view (once aggregated) grants Events but not KTube's kinds. (events.k8s.io only from
+      // Kubernetes 1.35, kubernetes/kubernetes#133740; ktube-view grants it for 1.31-1.34.)
+      await eventually(async () => expect(await can(viewer, "list", "events", "-n", apps)).toBe("yes"), 30_000, 250);
+      expect(await can(viewer, "list", "tunnelbindings.ktube.dev", "-n", apps)).toBe("no");
+      expect(await can(editor, "create", "tunnelbindings.ktube.dev", "-n", apps)).toBe("no");
+      const installed = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], await helmRun(["template", "ktube", DASHBOARD, "--namespace", ns, "--show-only", "templates/user-roles.yaml", "--show-only", "templates/serviceaccount.yaml"]));
+      expect(installed.stderr).toBe("");
+      expect(installed.code).toBe(0);
+      // The aggregation controller copies the rules into view, edit and admin.
+      await eventually(async () => expect(await can(viewer, "list", "tunnelbindings.ktube.dev", "-n", apps)).toBe("yes"), 30_000, 250);
+      await eventually(async () => expect(await can(editor, "create", "tunnelbindings.ktube.dev", "-n", apps)).toBe("yes"), 30_000, 250);
+
+      for (const verb of ["get", "list", "watch"]) {
+        for (const resource of ["tunnelbindings", "tunnels"]) expect(await can(viewer, verb, `${resource}.ktube.dev`, "-n", apps)).toBe("yes");
+        expect(await can(viewer, verb, "events.events.k8s.io", "-n", apps)).toBe("yes");
+      }
+      for (const verb of ["create", "update", "patch", "delete"]) expect(await can(viewer, verb, "tunnelbindings.ktube.dev", "-n", apps)).toBe("no");
+      for (const verb of ["create", "update", "patch", "delete"]) expect(await can(editor, verb, "tunnelbindings.ktube.dev", "-n", apps)).toBe("yes");
+      // Only in the namespace of the RoleBinding; never Tunnels, status or the cluster-scoped TunnelProviders.
+      expect(await can(viewer, "list", "tunnelbindings.ktube.dev", "-n", other)).toBe("no");
+      expect(await can(editor, "create", "tunnelbindings.ktube.dev", "-n", other)).toBe("no");
+      expect(await can(editor, "create", "tunnels.ktube.dev", "-n", apps)).toBe("no");
+      expect(await can(editor, "patch", "tunnelbindings.ktube.dev", "--subresource=status", "-n", apps)).toBe("no");
+      expect(await can(viewer, "list", "tunnelproviders.ktube.dev")).toBe("no");
+      // admin (a namespace's owner) gets both.
+      const admins = await kubectl(["get", "clusterrole", "admin", "-o", "json"]);
+      const adminRules = (JSON.parse(admins.stdout) as { rules: Rule[] }).rules;
+      expect(adminRules).toEqual(expect.arrayContaining(rulesOf(await render(DASHBOARD), "ktube-edit")));
+      // The dashboard's own ServiceAccount can do nothing of the kind.
+      const dashboard = `--as=system:serviceaccount:${ns}:ktube-dashboard`;
+      for (const args of [["list", "tunnelbindings.ktube.dev", "-n", ns], ["list", "tunnelproviders.ktube.dev"], ["list", "namespaces"], ["get", "secrets", "-n", ns]]) {
+        expect(await can(dashboard, ...args)).toBe("no");
+      }
+    } finally {
       await deleteTestNamespace(kc, apps);
       await deleteTestNamespace(kc, other);
     }

@@ -147,9 +147,11 @@ export class ControlPlane {
       "--bind-address=127.0.0.1",
       "--leader-elect=false",
       // Only what tests need from a cluster without nodes: garbage collection, namespace
-      // deletion, service accounts. Workload controllers (Deployment, ReplicaSet...) are
-      // off, so a test can play the data plane by writing a Deployment's status itself.
-      "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token",
+      // deletion, service accounts, and the aggregation of labelled ClusterRoles into
+      // view/edit/admin (the charts' user roles). Workload controllers (Deployment,
+      // ReplicaSet...) are off, so a test can play the data plane by writing a Deployment's
+      // status itself.
+      "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,clusterrole-aggregation",
       `--service-account-private-key-file=${pki.serviceAccountKey}`,
       `--root-ca-file=${pki.caCert}`,
       "--use-service-account-credentials=false",
