@@ -1,11 +1,16 @@
 // `npm start`: runs every KTube controller against the current cluster, or, with no
 // kubeconfig, against a local control plane with fake Cloudflare, ngrok and Dev Tunnels
-// services so the examples can be applied and watched end to end.
+// services so the examples can be applied and watched end to end: the examples' namespaces
+// and Services exist, a demo backend on loopback answers for every Service, and a
+// LocalKubelet runs the ngrok agents and Dev Tunnels hosts the controllers deploy as local
+// processes, so those bindings become Ready and their URLs answer through the fakes.
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
 import { FakeDevTunnels } from "@ktube/fake-devtunnels";
 import { FakeNgrok } from "@ktube/fake-ngrok";
-import { startWithCrds, type ControlPlane } from "@ktube/testenv";
+import { CONNECTOR_ENV } from "@ktube/provider-kit";
+import { LocalKubelet, startWithCrds, type ControlPlane } from "@ktube/testenv";
+import { createDemoServices, demoUpstreams, startDemoBackend, type DemoBackend } from "./demo-backend.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -20,8 +25,24 @@ const CONTROLLERS: Array<{ name: string; main: string; probe: number; metrics: n
   { name: "edge-controller", main: "apps/edge-controller/src/main.ts", probe: 8087, metrics: 8086, args: [] },
 ];
 const NAMESPACE = process.env.KTUBE_NAMESPACE ?? "ktube-system";
+// The connectors the local kubelet runs (the `app.kubernetes.io/name` of their Deployments, see
+// each controller's manifests); cloudflared is not among them: it is not a program of this repo.
+const CONNECTORS = ["ngrok-agent", "devtunnels-host"];
+// The namespaces the examples use; shop lets bindings use the Cloudflare Tunnel `home` (examples/cloudflare.yaml).
+const DEMO_NAMESPACES: Array<{ name: string; labels?: Record<string, string> }> = [
+  { name: "platform" },
+  { name: "shop", labels: { "ktube.dev/tunnel-access": "home" } },
+  { name: "demo" },
+];
 const DEMO_ACCOUNT = "0123456789abcdef0123456789abcdef"; // the account id examples/cloudflare.yaml uses
 const say = (line: string): void => void process.stderr.write(`[ktube] ${line}\n`);
+
+/** The program an image of this repo runs: `…/<app>:tag` is apps/<app>/src/main.ts (its `connector` subcommand for connectors). */
+function programOf(image: string): string {
+  const app = /([a-z0-9-]+-controller)(?::[^/]*)?$/.exec(image)?.[1];
+  if (!app || !existsSync(join(ROOT, "apps", app, "src", "main.ts"))) throw new Error(`no program of this repo for the image ${image}`);
+  return join("apps", app, "src", "main.ts");
+}
 
 const existing = process.env.KUBECONFIG ?? join(homedir(), ".kube", "config");
 const local = !existsSync(existing);
@@ -29,13 +50,24 @@ let controlPlane: ControlPlane | undefined;
 let fake: FakeCloudflare | undefined;
 let ngrok: FakeNgrok | undefined;
 let devtunnels: FakeDevTunnels | undefined;
+let backend: DemoBackend | undefined;
+let kubelet: LocalKubelet | undefined;
 const children: ChildProcess[] = [];
 let kubeconfig = existing;
 const env: NodeJS.ProcessEnv = { ...process.env, LOG_FORMAT: process.env.LOG_FORMAT ?? "text" };
 
-async function stop(code = 0): Promise<never> {
+let stopping: Promise<never> | undefined;
+function stop(code = 0): Promise<never> {
+  stopping ??= stopAll(code);
+  return stopping;
+}
+async function stopAll(code: number): Promise<never> {
   for (const child of children) child.kill("SIGTERM");
-  await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)))));
+  await Promise.all([
+    ...children.map((c) => new Promise((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve(null) : c.once("exit", resolve)))),
+    kubelet?.close(),
+  ]);
+  await backend?.close();
   await fake?.stop();
   await ngrok?.stop();
   await devtunnels?.stop();
@@ -50,7 +82,8 @@ if (local) {
   controlPlane = await startWithCrds({ log: say });
   const kc = controlPlane.kubeConfig();
   kubeconfig = controlPlane.kubeconfigPath;
-  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
+  const core = kc.makeApiClient(CoreV1Api);
+  for (const ns of [{ name: NAMESPACE }, ...DEMO_NAMESPACES]) await core.createNamespace({ body: { metadata: ns } });
   // Cloudflare cannot be reached from a sandbox; a fake account stands in for it.
   fake = new FakeCloudflare();
   fake.addAccount(DEMO_ACCOUNT, "Demo account");
@@ -78,6 +111,20 @@ if (local) {
   CONTROLLERS[2]!.args.push(`--devtunnels-service-url=${devtunnels.serviceUrl}`, `--entra-authority-url=${devtunnels.entra.authority}`);
   await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: "devtunnels" }, stringData: { clientSecret: "demo-client-secret" } } });
   say(`fake Dev Tunnels service at ${devtunnels.serviceUrl} (Entra app of examples/devtunnels.yaml; its secret in ${NAMESPACE}/devtunnels)`);
+  // What the bindings route to: the examples' Services, all answered by one backend on loopback.
+  backend = await startDemoBackend();
+  await createDemoServices(core);
+  say(`demo backend: HTTP on 127.0.0.1:${backend.httpPort}, HTTPS on 127.0.0.1:${backend.httpsPort}, TCP echo on 127.0.0.1:${backend.tcpPort}, behind the Services of examples/*.yaml (${DEMO_NAMESPACES.map((n) => n.name).join(", ")})`);
+  // And a node of sorts: the connector Deployments' Pods run here, each an image's program.
+  kubelet = new LocalKubelet(kc, {
+    command: (image) => [process.execPath, "--disable-warning=ExperimentalWarning", join(ROOT, programOf(image))],
+    env: {
+      LOG_LEVEL: process.env.LOG_LEVEL ?? "warn", // kept in memory, the last lines said when a connector exits
+      [CONNECTOR_ENV.probeAddress]: "127.0.0.1:0",
+      [CONNECTOR_ENV.upstreamOverrides]: JSON.stringify(demoUpstreams(backend)),
+    },
+  });
+  kubelet.run({ labelSelector: `app.kubernetes.io/name in (${CONNECTORS.join(",")})`, log: (line) => say(`local kubelet: ${line}`) });
 } else {
   const kc = new KubeConfig();
   kc.loadFromFile(existing);
@@ -92,6 +139,7 @@ for (const c of CONTROLLERS) {
   );
   children.push(child);
   child.once("exit", (code) => {
+    if (stopping) return;
     say(`${c.name} exited with ${code}`);
     void stop(code ?? 1);
   });
@@ -100,9 +148,21 @@ for (const c of CONTROLLERS) {
 say(`controllers running: ${CONTROLLERS.map((c) => `${c.name} (metrics http://127.0.0.1:${c.metrics}/metrics)`).join(", ")}`);
 console.log(`export KUBECONFIG=${kubeconfig}`);
 if (local) {
-  say("try it:  kubectl create namespace platform; kubectl create namespace shop; kubectl label namespace shop ktube.dev/tunnel-access=home");
-  say("         kubectl apply -f examples/cloudflare.yaml && kubectl get ktube -A");
-  say("         kubectl apply -f examples/ngrok.yaml       (the agents need a kubelet: the Tunnel waits in AgentsStarting)");
-  say("         kubectl create namespace demo; kubectl apply -f examples/devtunnels.yaml   (likewise the host: HostStarting)");
+  const ngrokHttp = `http://127.0.0.1:${ngrok!.ingress.publicHttpPort}/`;
+  const relayHttp = `http://127.0.0.1:${devtunnels!.relay.publicHttpPort}/`;
+  const url = (ns: string, binding: string, route: string): string => `kubectl -n ${ns} get tb ${binding} -o jsonpath='{.status.routes[?(@.name=="${route}")].url}'`;
+  say("try it (in another shell, after the export above; the namespaces platform, shop and demo and the examples' Services exist):");
+  say("  kubectl apply -f examples/ngrok.yaml && kubectl -n shop wait tb/api --for=condition=Ready --timeout=60s");
+  say(`    # the fake ngrok's public side (${ngrokHttp}) serves https://api.ngrok.example.com:`);
+  say(`    curl -H 'Host: api.ngrok.example.com' ${ngrokHttp}`);
+  say(`    # its TCP route (tcp://127.0.0.1:PORT on the fake) reaches the backend's echo:`);
+  say(`    echo hello | curl -s --max-time 1 $(${url("shop", "api", "postgres")} | sed 's/^tcp:/telnet:/')`);
+  say("  kubectl apply -f examples/devtunnels.yaml && kubectl -n demo wait tb/preview --for=condition=Ready --timeout=60s");
+  say(`    # the fake relay's web forwarding (${relayHttp}) serves https://<id>-3000.euw.devtunnels.ms/:`);
+  say(`    curl -H "Host: $(${url("demo", "preview", "web")} | cut -d/ -f3)" ${relayHttp}`);
+  say("  kubectl apply -f examples/cloudflare.yaml && kubectl get ktube -A");
+  say("    # the provider verifies, the tunnel is made and the routes are pushed to the fake account, but no cloudflared runs here");
+  say("    # (it is not a program of this repo), so the Tunnel and binding stay Ready=False (waiting for connectors)");
+  say("  examples/edge.yaml needs a VPS reachable over SSH: nothing stands in for one here, its Tunnel stays Ready=False");
 }
 say("Ctrl-C stops everything");

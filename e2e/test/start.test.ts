@@ -1,14 +1,59 @@
-// `npm start` as a newcomer runs it: no kubeconfig, so a local control plane and a
-// fake Cloudflare account; then the example manifests are applied with kubectl.
+// `npm start` as a newcomer runs it: no kubeconfig, so a local control plane, the fake
+// providers, a demo backend and the connectors as local processes; then the example
+// manifests are applied with kubectl and the printed commands reach the demo backend.
 import { afterAll, describe, expect, it } from "@jest/globals";
 import { eventually, kubectl } from "@ktube/testenv";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import http from "node:http";
+import net from "node:net";
 import { mkdtempSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 let child: ChildProcess | undefined;
+
+/** A GET to a loopback port with a Host header, as the printed `curl -H 'Host: …'` lines do. */
+function get(port: number, host: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path, headers: { host, connection: "close" } }, (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+  });
+}
+
+/** Sends `text` to a TCP address and reads until that much came back. */
+function echo(address: string, text: string): Promise<string> {
+  const [host, port] = address.replace("tcp://", "").split(":") as [string, string];
+  return new Promise((resolve, reject) => {
+    let got = "";
+    const socket = net.connect(Number(port), host, () => socket.write(text));
+    socket.setTimeout(5000, () => socket.destroy(new Error(`no echo from ${address}: ${got}`)));
+    socket.on("data", (chunk: Buffer) => {
+      got += chunk.toString();
+      if (got.length >= text.length) (socket.end(), resolve(got));
+    });
+    socket.on("error", reject);
+  });
+}
+
+/** The connector processes (the `connector` subcommand of a controller's main.ts) started by `pid`. */
+function connectorsOf(pid: number): number[] {
+  const out = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(pid)], { encoding: "utf8" });
+  return out.split("\n").filter((l) => /src\/main\.ts connector\b/.test(l)).map((l) => Number.parseInt(l.trim(), 10));
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 afterAll(async () => {
   if (child && child.exitCode === null) {
@@ -18,7 +63,7 @@ afterAll(async () => {
 });
 
 describe("npm start", () => {
-  it("runs the controllers on a local control plane where the Cloudflare, ngrok and Dev Tunnels providers become Ready", async () => {
+  it("runs the controllers and connectors on a local control plane where the ngrok and Dev Tunnels examples become Ready and answer", async () => {
     const home = mkdtempSync(join(tmpdir(), "ktube-start-home-"));
     child = spawn(process.execPath, [join(ROOT, "scripts", "start.ts")], {
       cwd: ROOT,
@@ -31,13 +76,16 @@ describe("npm start", () => {
     child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
     const kubeconfig = await eventually(() => {
       const m = /export KUBECONFIG=(\S+)/.exec(out);
-      if (!m) throw new Error(`not started yet:\n${out.slice(-2000)}`);
+      if (!m || !out.includes("Ctrl-C stops everything")) throw new Error(`not started yet:\n${out.slice(-2000)}`);
       return m[1]!;
     }, 120_000, 250);
     const k = (args: string[]) => kubectl([`--kubeconfig=${kubeconfig}`, ...args]);
-    await k(["create", "namespace", "platform"]);
-    await k(["create", "namespace", "shop"]);
-    await k(["label", "namespace", "shop", "ktube.dev/tunnel-access=home"]);
+    const ngrokPublic = Number(/curl -H 'Host: api\.ngrok\.example\.com' http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1]);
+    const relayPublic = Number(/curl -H "Host: \$\(.*\)" http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1]);
+    expect(ngrokPublic).toBeGreaterThan(0);
+    expect(relayPublic).toBeGreaterThan(0);
+    // The namespaces the examples use exist, shop with the label examples/cloudflare.yaml asks for.
+    expect((await k(["get", "namespace", "shop", "-o", "jsonpath={.metadata.labels.ktube\\.dev/tunnel-access}"])).stdout).toBe("home");
     const applied = await k(["apply", "-f", join(ROOT, "examples", "cloudflare.yaml")]);
     expect(applied.code).toBe(0);
     await eventually(async () => {
@@ -48,10 +96,10 @@ describe("npm start", () => {
       const { stdout } = await k(["-n", "platform", "get", "tun", "home", "-o", "jsonpath={.status.tunnelId}"]);
       expect(stdout).toMatch(/^[0-9a-f-]{36}$/);
     }, 30_000, 250);
-    // The example's Services do not exist here: the binding says so instead of failing silently.
+    // The example's Services exist; no cloudflared runs here, and the binding says it waits for one.
     await eventually(async () => {
-      const { stdout } = await k(["-n", "shop", "get", "tb", "shop", "-o", "jsonpath={.status.conditions[?(@.type=='ResolvedRefs')].message}"]);
-      expect(stdout).toContain("Service shop/shop-web not found");
+      const { stdout } = await k(["-n", "shop", "get", "tb", "shop", "-o", "jsonpath={.status.conditions[?(@.type=='ResolvedRefs')].status}/{.status.conditions[?(@.type=='Ready')].message}"]);
+      expect(stdout).toMatch(/^True\/.*no cloudflared replica/);
     }, 30_000, 250);
     // The ngrok controller runs too, against the fake ngrok cloud.
     expect((await k(["apply", "-f", join(ROOT, "examples", "ngrok.yaml")])).code).toBe(0);
@@ -59,15 +107,36 @@ describe("npm start", () => {
       const { stdout } = await k(["get", "tp", "ngrok", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].reason}"]);
       expect(stdout).toBe("CredentialsVerified");
     }, 30_000, 250);
-    // And the Dev Tunnels controller, against the fake service: the example's dev tunnel is made.
-    await k(["create", "namespace", "demo"]);
+    // Its agents run as local processes: the binding becomes Ready, and both routes reach the demo backend.
+    expect((await k(["-n", "shop", "wait", "tb/api", "--for=condition=Ready", "--timeout=90s"])).code).toBe(0);
+    const ngrokUrls = (await k(["-n", "shop", "get", "tb", "api", "-o", "jsonpath={.status.routes[*].url}"])).stdout.split(" ");
+    expect(ngrokUrls[0]).toBe("https://api.ngrok.example.com/");
+    await eventually(async () => {
+      expect(await get(ngrokPublic, "api.ngrok.example.com", "/orders")).toEqual({ status: 200, body: "hello from KTube's demo backend: GET api.ngrok.example.com/orders\n" });
+    }, 30_000, 250);
+    expect(ngrokUrls[1]).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(await echo(ngrokUrls[1]!, "SELECT 1;")).toBe("SELECT 1;");
+    // And the Dev Tunnels controller, against the fake service: the dev tunnel is made, its host runs, its URL answers.
     expect((await k(["apply", "-f", join(ROOT, "examples", "devtunnels.yaml")])).code).toBe(0);
     await eventually(async () => {
       const { stdout } = await k(["-n", "demo", "get", "tun", "preview", "-o", "jsonpath={.status.tunnelId}/{.status.region}"]);
       expect(stdout).toMatch(/^kt-[0-9a-f]{16}\/euw$/);
     }, 30_000, 250);
+    expect((await k(["-n", "demo", "wait", "tb/preview", "--for=condition=Ready", "--timeout=90s"])).code).toBe(0);
+    const previewUrl = new URL((await k(["-n", "demo", "get", "tb", "preview", "-o", "jsonpath={.status.routes[0].url}"])).stdout);
+    expect(previewUrl.host).toMatch(/^kt-[0-9a-f]{16}-3000\.euw\.devtunnels\.ms$/);
+    await eventually(async () => {
+      const answer = await get(relayPublic, previewUrl.host, "/docs");
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatch(/^hello from KTube's demo backend: GET \S+\/docs\n$/);
+    }, 30_000, 250);
+
+    // Ctrl-C stops everything, the connectors too.
+    const connectors = connectorsOf(child.pid!);
+    expect(connectors.length).toBe(3); // two ngrok agents, one Dev Tunnels host
     child.kill("SIGINT");
     const code = await new Promise((resolve) => child!.once("exit", resolve));
     expect(code).toBe(0);
+    expect(connectors.filter(alive)).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ export { freePort, sleep } from "./process.ts";
 export { ktubeStatus, conditionOf, waitForKtubeCondition, afterCreationSecond, TestProcess, type KtubeKind, type KtubeStatus, type ObjectCondition } from "./ktube-objects.ts";
 export { kubeConfigAs } from "./service-account.ts";
 export { LocalKubelet, type LocalKubeletOptions, type LocalPod } from "./local-kubelet.ts";
+export { rollingLimits, templateHash, TEMPLATE_HASH_LABEL, type LocalKubeletRunOptions } from "./workload-watch.ts";
 export { startVps, type Vps, type VpsExecResult, type VpsOptions } from "./vps.ts";
 export { NetnsGroup } from "./netns.ts";
 export { createTestCa, type IssuedCertificate, type TestCa } from "./certs.ts";

@@ -14,6 +14,10 @@
 // relay, since the server listens on the machine's loopback: a small process in the Pod's
 // namespace accepts on the same loopback address and port and passes each connection
 // through a Unix socket (file system paths are not per network namespace) to the server.
+//
+// `run({ labelSelector })` is the same stand-in left running (`npm start`): it keeps the Pods
+// of every matching Deployment and StatefulSet running as their controllers would (see
+// workload-watch.ts), until `close()`.
 import type { KubeConfig, V1Container, V1Deployment, V1Pod, V1PodTemplateSpec, V1StatefulSet, V1Volume } from "@kubernetes/client-node";
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { execFileSync, spawn } from "node:child_process";
@@ -24,6 +28,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TestProcess } from "./ktube-objects.ts";
 import { kubeConfigAs } from "./service-account.ts";
+import { WorkloadWatch, type LocalKubeletRunOptions } from "./workload-watch.ts";
 
 export interface LocalPod {
   name: string;
@@ -35,6 +40,8 @@ interface MountedVolume {
   secret?: { name: string; items?: Array<{ key: string; path: string }> };
   configMap?: { name: string; items?: Array<{ key: string; path: string }> };
 }
+
+type RunningPod = LocalPod & { namespace: string; uid: string; volumes: MountedVolume[]; gracePeriodS: number };
 
 export interface LocalKubeletOptions {
   /** The program an image runs: `[executable, ...args before the container's args]`. */
@@ -51,10 +58,11 @@ export class LocalKubelet {
   private readonly kc: KubeConfig;
   private readonly options: LocalKubeletOptions;
   private readonly dir = mkdtempSync(join(tmpdir(), "ktube-kubelet-"));
-  private readonly running = new Map<string, LocalPod & { namespace: string; volumes: MountedVolume[] }>();
+  private readonly running = new Map<string, RunningPod>();
   private readonly relays: Array<{ server: net.Server; process: TestProcess }> = [];
   private readonly timer: NodeJS.Timeout;
   private reaping = false;
+  private readonly watches: WorkloadWatch[] = [];
 
   constructor(kc: KubeConfig, options: LocalKubeletOptions) {
     this.kc = kc;
@@ -96,6 +104,21 @@ export class LocalKubelet {
     return this.runStatefulSetPod(set, ordinal, extraEnv);
   }
 
+  /**
+   * Keeps the Pods of every Deployment and StatefulSet matching `labelSelector` running,
+   * until `close()`: returns at once; API errors are retried.
+   */
+  run(options: LocalKubeletRunOptions): void {
+    const watch = new WorkloadWatch(this.kc, options, {
+      running: (namespace, name) => this.running.get(`${namespace}/${name}`),
+      start: (pod) => this.runPod(pod, options.env ?? {}),
+      create: (owner, kind, template, naming, labels) => this.createPodOf(owner, kind, template, naming, labels),
+      stop: (namespace, name) => this.stopPod(namespace, name),
+    });
+    this.watches.push(watch);
+    watch.start();
+  }
+
   pods(): LocalPod[] {
     return [...this.running.values()];
   }
@@ -103,7 +126,8 @@ export class LocalKubelet {
   /** Stops every process (SIGTERM) and removes the files it was given. */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await Promise.all([...this.running.values()].map((p) => p.process.stop()));
+    await Promise.all(this.watches.map((w) => w.stop()));
+    await Promise.all([...this.running.values()].map(terminate));
     this.running.clear();
     for (const relay of this.relays) {
       relay.server.close();
@@ -170,7 +194,8 @@ export class LocalKubelet {
       stdio: ["ignore", "pipe", "pipe"],
       env: { PATH: process.env.PATH, ...env, ...this.options.env, ...extraEnv, KUBECONFIG: join(root, "kubeconfig") },
     });
-    const local = { name, namespace, volumes, process: new TestProcess(child) };
+    const gracePeriodS = pod.spec!.terminationGracePeriodSeconds ?? 30;
+    const local = { name, namespace, uid: pod.metadata!.uid!, volumes, gracePeriodS, process: new TestProcess(child) };
     this.running.set(`${namespace}/${name}`, local);
     return local;
   }
@@ -230,6 +255,19 @@ export class LocalKubelet {
     }
   }
 
+  /** Deletes the Pod (if still there) and stops its process. */
+  private async stopPod(namespace: string, name: string): Promise<void> {
+    await this.kc
+      .makeApiClient(CoreV1Api)
+      .deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 })
+      .catch((e: { code?: number }) => {
+        if (e.code !== 404) throw e;
+      });
+    const pod = this.running.get(`${namespace}/${name}`);
+    this.running.delete(`${namespace}/${name}`);
+    if (pod) await terminate(pod);
+  }
+
   private async reap(): Promise<void> {
     const core = this.kc.makeApiClient(CoreV1Api);
     for (const [key, pod] of this.running) {
@@ -237,10 +275,18 @@ export class LocalKubelet {
       const live = await core.readNamespacedPod({ namespace: pod.namespace, name: pod.name }).catch((e: { code?: number }) => (e.code === 404 ? undefined : null));
       if (live === undefined || live?.metadata?.deletionTimestamp) {
         this.running.delete(key);
-        void pod.process.stop();
+        void terminate(pod);
         continue;
       }
       for (const volume of pod.volumes) await this.writeVolume(pod.namespace, volume).catch(() => undefined);
     }
   }
+}
+
+/** SIGTERM, then SIGKILL once the Pod's termination grace period is over, as a node does. */
+async function terminate(pod: RunningPod): Promise<void> {
+  const deadline = setTimeout(() => void pod.process.kill(), pod.gracePeriodS * 1000);
+  deadline.unref();
+  await pod.process.stop();
+  clearTimeout(deadline);
 }
