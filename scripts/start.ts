@@ -3,8 +3,9 @@
 // services so the examples can be applied and watched end to end: the examples' namespaces
 // and Services exist, a demo backend on loopback answers for every Service, and a
 // LocalKubelet runs the ngrok agents and Dev Tunnels hosts the controllers deploy as local
-// processes, so those bindings become Ready and their URLs answer through the fakes.
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+// processes, so those bindings become Ready and their URLs answer through the fakes. The
+// dashboard runs beside the controllers; locally, a demo user's sign-in token is printed.
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { FakeCloudflare } from "@ktube/fake-cloudflare";
 import { FakeDevTunnels } from "@ktube/fake-devtunnels";
 import { FakeNgrok } from "@ktube/fake-ngrok";
@@ -25,6 +26,9 @@ const CONTROLLERS: Array<{ name: string; main: string; probe: number; metrics: n
   { name: "edge-controller", main: "apps/edge-controller/src/main.ts", probe: 8087, metrics: 8086, args: [] },
 ];
 const NAMESPACE = process.env.KTUBE_NAMESPACE ?? "ktube-system";
+const DASHBOARD_PORT = Number(process.env.KTUBE_DASHBOARD_PORT ?? 8088);
+/** The local demo's dashboard user: sees everything KTube, writes bindings (what a platform team member would). */
+const DEMO_USER = "ktube-demo";
 // The connectors the local kubelet runs (the `app.kubernetes.io/name` of their Deployments, see
 // each controller's manifests); cloudflared is not among them: it is not a program of this repo.
 const CONNECTORS = ["ngrok-agent", "devtunnels-host"];
@@ -54,6 +58,7 @@ let backend: DemoBackend | undefined;
 let kubelet: LocalKubelet | undefined;
 const children: ChildProcess[] = [];
 let kubeconfig = existing;
+let dashboardToken: string | undefined;
 const env: NodeJS.ProcessEnv = { ...process.env, LOG_FORMAT: process.env.LOG_FORMAT ?? "text" };
 
 let stopping: Promise<never> | undefined;
@@ -125,6 +130,7 @@ if (local) {
     },
   });
   kubelet.run({ labelSelector: `app.kubernetes.io/name in (${CONNECTORS.join(",")})`, log: (line) => say(`local kubelet: ${line}`) });
+  dashboardToken = await demoUserToken(kc);
 } else {
   const kc = new KubeConfig();
   kc.loadFromFile(existing);
@@ -145,8 +151,19 @@ for (const c of CONTROLLERS) {
   });
 }
 
+// The dashboard: every Kubernetes call it makes is the signed-in user's.
+const dashboard = spawn(process.execPath, [join(ROOT, "apps/dashboard/src/main.ts"), `--kubeconfig=${kubeconfig}`, `--listen=127.0.0.1:${DASHBOARD_PORT}`], { env, stdio: ["ignore", "ignore", "inherit"] });
+children.push(dashboard);
+dashboard.once("exit", (code) => {
+  if (stopping) return;
+  say(`the dashboard exited with ${code}`);
+  void stop(code ?? 1);
+});
+
 say(`controllers running: ${CONTROLLERS.map((c) => `${c.name} (metrics http://127.0.0.1:${c.metrics}/metrics)`).join(", ")}`);
 console.log(`export KUBECONFIG=${kubeconfig}`);
+say(`dashboard: http://localhost:${DASHBOARD_PORT}/ (${dashboardToken ? `sign in as ${DEMO_USER} with the token on the next line, valid 8 h` : "sign in with a token of yours: kubectl create token <serviceaccount>"})`);
+if (dashboardToken) console.log(`dashboard token: ${dashboardToken}`);
 if (local) {
   const ngrokHttp = `http://127.0.0.1:${ngrok!.ingress.publicHttpPort}/`;
   const relayHttp = `http://127.0.0.1:${devtunnels!.relay.publicHttpPort}/`;
@@ -166,3 +183,28 @@ if (local) {
   say("  examples/edge.yaml needs a VPS reachable over SSH: nothing stands in for one here, its Tunnel stays Ready=False");
 }
 say("Ctrl-C stops everything");
+
+/** A ServiceAccount for the local demo's dashboard, allowed what the demo shows, and a token for it. */
+async function demoUserToken(kc: KubeConfig): Promise<string> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await core.createNamespacedServiceAccount({ namespace: NAMESPACE, body: { metadata: { name: DEMO_USER } } });
+  await rbac.createClusterRole({
+    body: {
+      metadata: { name: DEMO_USER },
+      rules: [
+        { apiGroups: ["ktube.dev"], resources: ["tunnelproviders", "tunnels", "tunnelbindings"], verbs: ["get", "list", "watch"] },
+        { apiGroups: ["ktube.dev"], resources: ["tunnelbindings"], verbs: ["create", "update", "patch", "delete"] },
+        { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["get", "list", "watch"] },
+        { apiGroups: [""], resources: ["namespaces", "services"], verbs: ["get", "list", "watch"] },
+      ],
+    },
+  });
+  await rbac.createClusterRoleBinding({
+    body: { metadata: { name: DEMO_USER }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: DEMO_USER }, subjects: [{ kind: "ServiceAccount", name: DEMO_USER, namespace: NAMESPACE }] },
+  });
+  const request = await core.createNamespacedServiceAccountToken({ namespace: NAMESPACE, name: DEMO_USER, body: { spec: { expirationSeconds: 8 * 3600 } } as never });
+  const token = request.status?.token;
+  if (!token) throw new Error(`no token for ServiceAccount ${NAMESPACE}/${DEMO_USER}`);
+  return token;
+}

@@ -2,7 +2,7 @@
 // providers, a demo backend and the connectors as local processes; then the example
 // manifests are applied with kubectl and the printed commands reach the demo backend.
 import { afterAll, describe, expect, it } from "@jest/globals";
-import { eventually, kubectl } from "@ktube/testenv";
+import { eventually, freePort, kubectl } from "@ktube/testenv";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
 import net from "node:net";
@@ -63,12 +63,21 @@ afterAll(async () => {
 });
 
 describe("npm start", () => {
-  it("runs the controllers and connectors on a local control plane where the ngrok and Dev Tunnels examples become Ready and answer", async () => {
+  it("runs the controllers and connectors on a local control plane where the ngrok and Dev Tunnels examples become Ready and answer, and the dashboard shows them", async () => {
     const home = mkdtempSync(join(tmpdir(), "ktube-start-home-"));
+    const dashboardPort = await freePort();
     child = spawn(process.execPath, [join(ROOT, "scripts", "start.ts")], {
       cwd: ROOT,
       // A HOME without ~/.kube/config, but the usual cache of built control-plane binaries.
-      env: { ...process.env, HOME: home, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), KUBECONFIG: "", NODE_OPTIONS: "", LOG_LEVEL: "warn" },
+      env: {
+        ...process.env,
+        HOME: home,
+        XDG_CACHE_HOME: process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"),
+        KUBECONFIG: "",
+        NODE_OPTIONS: "",
+        LOG_LEVEL: "warn",
+        KTUBE_DASHBOARD_PORT: String(dashboardPort),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -130,6 +139,20 @@ describe("npm start", () => {
       expect(answer.status).toBe(200);
       expect(answer.body).toMatch(/^hello from KTube's demo backend: GET \S+\/docs\n$/);
     }, 30_000, 250);
+
+    // The dashboard, signed in with the printed token, lists the binding with its URL.
+    expect(out).toContain(`dashboard: http://localhost:${dashboardPort}/`);
+    const token = /^dashboard token: (\S+)$/m.exec(out)?.[1];
+    expect(token).toBeDefined();
+    const origin = `http://127.0.0.1:${dashboardPort}`;
+    const signIn = await fetch(`${origin}/login`, { method: "POST", headers: { Origin: origin, "Content-Type": "application/json" }, body: JSON.stringify({ token }) });
+    expect(signIn.status).toBe(200);
+    const cookie = signIn.headers.get("set-cookie")!.split(";")[0]!;
+    const page = await fetch(`${origin}/bindings`, { headers: { Cookie: cookie } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain("preview");
+    expect(html).toContain(previewUrl.host);
 
     // Ctrl-C stops everything, the connectors too.
     const connectors = connectorsOf(child.pid!);
