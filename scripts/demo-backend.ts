@@ -30,14 +30,13 @@ export interface DemoService {
 /**
  * Every Service examples/*.yaml routes to, with the port names and numbers they use, and what
  * each port speaks as the routes to it expect: a route's protocol HTTPS or TLS passthrough
- * means the Service itself speaks TLS (examples/ngrok.yaml routes HTTPS to shop-api's port
- * `http`, so that port speaks TLS here whatever its name).
+ * means the Service itself speaks TLS.
  */
 export const DEMO_SERVICES: DemoService[] = [
   { namespace: "shop", name: "shop-web", ports: [{ name: "http", port: 80, speaks: "http" }, { name: "https", port: 443, speaks: "https" }] },
   { namespace: "shop", name: "shop-admin", ports: [{ name: "https", port: 8443, speaks: "https" }] },
   { namespace: "shop", name: "shop-bastion", ports: [{ name: "ssh", port: 22, speaks: "tcp" }] },
-  { namespace: "shop", name: "shop-api", ports: [{ name: "http", port: 8080, speaks: "https" }] },
+  { namespace: "shop", name: "shop-api", ports: [{ name: "http", port: 8080, speaks: "http" }] },
   { namespace: "shop", name: "shop-db", ports: [{ name: "postgres", port: 5432, speaks: "tcp" }] },
   { namespace: "shop", name: "mail", ports: [{ name: "smtp", port: 25, speaks: "tcp" }] },
   { namespace: "demo", name: "preview-web", ports: [{ name: "http", port: 3000, speaks: "http" }] },
