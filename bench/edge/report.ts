@@ -1,9 +1,7 @@
 // How the numbers are shown: JSON and a markdown table on stdout, and with --write the table
 // in its block of bench/README.md (`<!-- edge-throughput:begin -->` ... `end -->`) and the
 // JSON in bench/edge/results-throughput.json.
-import { readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
-import { join } from "node:path";
+import { publishResults, runStamp } from "../results.ts";
 import type { PathResult } from "./measure.ts";
 import type { BenchOptions } from "./options.ts";
 import type { ProxyBinary } from "./proxy.ts";
@@ -37,8 +35,7 @@ export function failures({ paths }: EdgeResult): string[] {
 }
 
 export function report(options: BenchOptions, result: EdgeResult): void {
-  const date = new Date().toISOString().slice(0, 10);
-  const machine = `${cpus().length} cores`;
+  const { date, machine } = runStamp();
   const { direct, tunnelOnly, proxy, tunnel } = result.paths;
   const columns = [direct, tunnelOnly, proxy, tunnel];
   const wireguard = result.tunnel.vps === result.tunnel.uplink ? `${result.tunnel.vps} at both ends` : `${result.tunnel.vps} on the VPS, ${result.tunnel.uplink} on the uplink`;
@@ -86,15 +83,5 @@ export function report(options: BenchOptions, result: EdgeResult): void {
     row(`connections/s, ${options.concurrency} at a time (connect, ${options.messageBytes} B request and response, close; ${options.connectSeconds} s)`, (p) => `${p.connections.perSecond}`, true),
     row(`failed connections`, (p) => `${p.connections.errors}`),
   ].join("\n");
-  console.log(JSON.stringify(json, null, 2));
-  console.log(`\n${rows}`);
-  if (!options.write) return;
-  const readme = join(import.meta.dirname, "..", "README.md");
-  const text = readFileSync(readme, "utf8");
-  const pattern = new RegExp(`<!-- edge-${SCENARIO}:begin -->[\\s\\S]*<!-- edge-${SCENARIO}:end -->`);
-  if (!pattern.test(text)) throw new Error(`bench/README.md has no edge-${SCENARIO} block`);
-  const block = `<!-- edge-${SCENARIO}:begin -->\nLast run: ${date}, ${machine}.\n\n${rows}\n<!-- edge-${SCENARIO}:end -->`;
-  writeFileSync(readme, text.replace(pattern, () => block));
-  writeFileSync(join(import.meta.dirname, `results-${SCENARIO}.json`), `${JSON.stringify(json, null, 2)}\n`);
-  log(`bench/README.md and bench/edge/results-${SCENARIO}.json updated`);
+  publishResults({ bench: "edge", scenario: SCENARIO, date, machine, rows, json, write: options.write, log });
 }

@@ -2,9 +2,7 @@
 // and with --write the table in its own block of bench/README.md
 // (`<!-- ngrok-<scenario>:begin -->` ... `end -->`) and the JSON in
 // bench/ngrok/results-<scenario>.json.
-import { readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
-import { join } from "node:path";
+import { publishResults, runStamp } from "../results.ts";
 import type { BenchOptions } from "./options.ts";
 import { log } from "./setup.ts";
 
@@ -25,8 +23,7 @@ export const countRows = (counts: Record<string, number>): string[] =>
     .map(([what, n]) => `| &nbsp;&nbsp;${what} | ${n} |`);
 
 export function report(options: BenchOptions, { result, table }: ScenarioResult): void {
-  const date = new Date().toISOString().slice(0, 10);
-  const machine = `${cpus().length} cores`;
+  const { date, machine } = runStamp();
   const { scenario, bindings, tcp, replicas, latencyMs, workers, steadySeconds } = options;
   const json = { scenario, date, machine, bindings, tcp, replicas, latencyMs, workers, steadySeconds, ...result };
   const rows = [
@@ -38,15 +35,5 @@ export function report(options: BenchOptions, { result, table }: ScenarioResult)
     `| reconcile workers per controller | ${workers} |`,
     ...table,
   ].join("\n");
-  console.log(JSON.stringify(json, null, 2));
-  console.log(`\n${rows}`);
-  if (!options.write) return;
-  const readme = join(import.meta.dirname, "..", "README.md");
-  const text = readFileSync(readme, "utf8");
-  const pattern = new RegExp(`<!-- ngrok-${scenario}:begin -->[\\s\\S]*<!-- ngrok-${scenario}:end -->`);
-  if (!pattern.test(text)) throw new Error(`bench/README.md has no ngrok-${scenario} block`);
-  const block = `<!-- ngrok-${scenario}:begin -->\nLast run: ${date}, ${machine}.\n\n${rows}\n<!-- ngrok-${scenario}:end -->`;
-  writeFileSync(readme, text.replace(pattern, () => block));
-  writeFileSync(join(import.meta.dirname, `results-${scenario}.json`), `${JSON.stringify(json, null, 2)}\n`);
-  log(`bench/README.md and bench/ngrok/results-${scenario}.json updated`);
+  publishResults({ bench: "ngrok", scenario: scenario, date, machine, rows, json, write: options.write, log });
 }
