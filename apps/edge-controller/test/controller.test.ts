@@ -17,7 +17,7 @@ import { ENVOY_ADMIN_PORT } from "../src/plugin.ts";
 import { ENVOY_SDS_DIR } from "../src/provider/envoy/plan.ts";
 import { FIREWALL_FILE } from "../src/provider/vps-files.ts";
 import { wireGuardPublicKey } from "../src/provider/wireguard-keys.ts";
-import { startEdgeController } from "./edge-controller.ts";
+import { createEdgeProvider, startEdgeController } from "./edge-controller.ts";
 import { envoyProcesses, startEdgeVps, trustCa, type EdgeVps } from "./provider/edge-vps.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
@@ -311,16 +311,7 @@ describe("the edge controller killed in the middle of enrolling", () => {
       return started;
     };
     try {
-      await client.create(Core.Secret, {
-        metadata: { name: "vps-ssh-kill", namespace: controllerNs },
-        stringData: { privateKey: vps.vps.clientPrivateKey, knownHosts: `${vps.vps.hostPublicKey}\n` },
-      } as KubeObject);
-      await client.create(TunnelProviderResource, {
-        apiVersion: "ktube.dev/v1alpha1",
-        kind: "TunnelProvider",
-        metadata: { name: provider, labels: { "ktube.dev/test-harness": label } },
-        spec: { type: "edge", edge: { sshSecretRef: { name: "vps-ssh-kill" }, envoy: { version: "1.36.2", url: slow.url, sha256: slow.sha256 } } },
-      } as KubeObject);
+      await createEdgeProvider(kc, { edge: vps, namespace: controllerNs, provider, id: label, secret: "vps-ssh-kill", envoy: slow });
       await client.create(TunnelResource, tunnel("killed", vps, provider));
 
       const first = start();

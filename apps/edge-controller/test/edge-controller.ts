@@ -7,7 +7,7 @@ import { createLogger, KubeClient, Manager, type KubeObject } from "@ktube/runti
 import { waitForKtubeCondition } from "@ktube/testenv";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { edgePlugin, type EdgePluginOptions } from "../src/plugin.ts";
-import type { EdgeVps } from "./provider/edge-vps.ts";
+import type { EdgeVps, Offer } from "./provider/edge-vps.ts";
 
 export const MANAGED_BY = "ktube-edge-controller";
 
@@ -22,20 +22,29 @@ export interface EdgeControllerOptions {
   plugin: EdgePluginOptions;
 }
 
-/** Creates the SSH Secret and the TunnelProvider, starts the controller, and waits for the provider to be Ready. */
-export async function startEdgeController(options: EdgeControllerOptions): Promise<Manager> {
-  const { kc, edge, namespace, provider, id } = options;
+/**
+ * The SSH Secret (the VPS's client key and pinned host key) in `namespace` and a TunnelProvider
+ * labelled `id` that installs `envoy` (default: the VPS's offer of Envoy).
+ */
+export async function createEdgeProvider(kc: KubeConfig, options: { edge: EdgeVps; namespace: string; provider: string; id: string; secret?: string; envoy?: Offer }): Promise<void> {
+  const { edge, namespace, provider, id, secret = "vps-ssh", envoy = edge.envoy } = options;
   const client = new KubeClient(kc);
   await client.create(Core.Secret, {
-    metadata: { name: "vps-ssh", namespace },
+    metadata: { name: secret, namespace },
     stringData: { privateKey: edge.vps.clientPrivateKey, knownHosts: `${edge.vps.hostPublicKey}\n` },
   } as KubeObject);
   await client.create(TunnelProviderResource, {
     apiVersion: "ktube.dev/v1alpha1",
     kind: "TunnelProvider",
     metadata: { name: provider, labels: { "ktube.dev/test-harness": id } },
-    spec: { type: "edge", edge: { sshSecretRef: { name: "vps-ssh" }, envoy: { version: "1.36.2", url: edge.envoy.url, sha256: edge.envoy.sha256 } } },
+    spec: { type: "edge", edge: { sshSecretRef: { name: secret }, envoy: { version: "1.36.2", url: envoy.url, sha256: envoy.sha256 } } },
   } as KubeObject);
+}
+
+/** Creates the provider (createEdgeProvider), starts the controller, and waits for the provider to be Ready. */
+export async function startEdgeController(options: EdgeControllerOptions): Promise<Manager> {
+  const { kc, edge, namespace, provider, id } = options;
+  await createEdgeProvider(kc, { edge, namespace, provider, id });
   const manager = new Manager({
     kubeConfig: kc,
     name: "edge-controller",

@@ -106,7 +106,8 @@ export class Uplink {
     const table = this.table;
     if (!table) return;
     try {
-      const problem = this.checkForwarding() ?? this.checkTable(table);
+      const keyHash = this.keyFileHash();
+      const problem = this.checkForwarding() ?? this.checkTable(table, keyHash);
       if (problem) throw Object.assign(new Error(problem.message), { problem });
       const { iface, ordinal, keyDir } = this.options;
       const wireguard: UplinkWireGuard = {
@@ -117,7 +118,6 @@ export class Uplink {
         vps: table.vps,
         persistentKeepalive: table.persistentKeepalive,
       };
-      const keyHash = this.keyFileHash();
       if (JSON.stringify(wireguard) !== JSON.stringify(this.wireguard) || keyHash !== this.keyHash) {
         // A moved tunnel network: the old address goes, or the interface would answer on both.
         if (this.wireguard && this.wireguard.address !== wireguard.address) await this.exec("ip", ["address", "flush", "dev", iface]).catch(() => undefined);
@@ -167,16 +167,12 @@ export class Uplink {
     }
   }
 
-  private checkTable(table: UplinkTable): Problem | undefined {
-    const { ordinal, keyDir } = this.options;
+  private checkTable(table: UplinkTable, keyHash: string | undefined): Problem | undefined {
+    const { ordinal } = this.options;
     if (!table.addresses[ordinal]) {
       return { reason: "NoTunnelAddress", message: `replica ${ordinal} has no tunnel address: the table has ${table.addresses.length} (spec.edge.uplink.replicas)` };
     }
-    try {
-      readFileSync(join(keyDir, uplinkKeyFile(ordinal)));
-    } catch {
-      return { reason: "KeyMissing", message: `${uplinkKeyFile(ordinal)} is not in the mounted key Secret yet` };
-    }
+    if (keyHash === undefined) return { reason: "KeyMissing", message: `${uplinkKeyFile(ordinal)} is not in the mounted key Secret yet` };
     return undefined;
   }
 
