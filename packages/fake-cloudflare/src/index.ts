@@ -1,4 +1,5 @@
 export * from "./server.ts";
+export { FakeCloudflareEdge, type EdgeOptions } from "./edge.ts";
 export type {
   AccessApp,
   AccessPolicy,

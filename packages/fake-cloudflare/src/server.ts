@@ -10,6 +10,7 @@ import { accessAppHandlers } from "./access-apps.ts";
 import { effectivePolicies, reusablePolicyHandlers } from "./access-policies.ts";
 import { seedRecords, dnsHandlers } from "./dns.ts";
 import { type HeldRequest, type Hold, type HoldOptions, Holds, RandomFaults, type RequestMatcher } from "./faults.ts";
+import { type EdgeOptions, FakeCloudflareEdge } from "./edge.ts";
 import { identityProviderHandlers, createIdentityProvider } from "./identity-providers.ts";
 import {
   type Body,
@@ -83,6 +84,7 @@ export class FakeCloudflare {
   private readonly faults = new RandomFaults();
   private options: Options;
   private server?: Server;
+  private edgeServer?: FakeCloudflareEdge;
 
   constructor(options: FakeCloudflareOptions = {}) {
     const { specPath, ...rest } = options;
@@ -212,8 +214,21 @@ export class FakeCloudflare {
     return `http://127.0.0.1:${address?.port ?? 0}/client/v4`;
   }
 
+  /**
+   * Starts the edge (see edge.ts): where connectors register and the public side answers
+   * for the account's tunnels. Only the local demo and data-path tests need it.
+   */
+  async startEdge(options: EdgeOptions = {}): Promise<FakeCloudflareEdge> {
+    if (this.edgeServer) throw new Error("the edge is already started");
+    const edge = new FakeCloudflareEdge(this.store, options);
+    await edge.start();
+    this.edgeServer = edge;
+    return edge;
+  }
+
   /** Stops serving; connections still open, held ones included, are closed. */
   async stop(): Promise<void> {
+    await this.edgeServer?.stop();
     this.server?.closeAllConnections();
     await new Promise((resolve) => this.server?.close(resolve));
   }

@@ -34,7 +34,15 @@ export class Store {
   readonly apps = new Map<string, StoredAccessApp>();
   readonly reusablePolicies = new Map<string, StoredReusablePolicy>();
   readonly identityProviders = new Map<string, IdentityProvider>();
+  /** Told when a tunnel's configuration is replaced or its connections are cleaned up (the edge acts on both). */
+  readonly listeners = new Set<(event: StoreEvent) => void>();
+
+  emit(event: StoreEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
 }
+
+export type StoreEvent = { type: "configuration" | "connections-cleanup"; tunnelId: string };
 
 /** Behaviour a test may switch per fake (see FakeCloudflareOptions). */
 export interface Settings {

@@ -80,6 +80,7 @@ export const tunnelHandlers: Record<string, Handler> = {
     const version = (r.store.configurations.get(found.id)?.version ?? 0) + 1;
     const entry = { version, config: (r.body.config ?? {}) as Record<string, unknown>, created_at: now() };
     r.store.configurations.set(found.id, entry);
+    r.store.emit({ type: "configuration", tunnelId: found.id });
     return { result: { tunnel_id: found.id, account_id: found.account_tag, source: "cloudflare", ...entry } };
   },
   "tunnels.connections.get": (r) => {
@@ -88,7 +89,9 @@ export const tunnelHandlers: Record<string, Handler> = {
     return { result: found.connections.length ? [client] : [] };
   },
   "tunnels.connections.delete": (r) => {
-    setConnections(tunnel(r), 0);
+    const found = tunnel(r);
+    setConnections(found, 0);
+    r.store.emit({ type: "connections-cleanup", tunnelId: found.id });
     return { result: null };
   },
   "tunnels.token.get": (r) => {
