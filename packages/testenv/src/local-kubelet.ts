@@ -4,7 +4,7 @@
 // local process, the way a node would run it, as far as that can be done without
 // containers: the Pod's name and namespace from the downward API, the container's env, its
 // Secret and ConfigMap volumes written to files (only the listed items, where a volume
-// lists them; env values under a mount path are pointed at them), and a token of the Pod's
+// lists them; env values and arguments under a mount path are pointed at them), and a token of the Pod's
 // own ServiceAccount, so the process has exactly the rights its RBAC grants. Mounted
 // Secrets and ConfigMaps follow changes (a kubelet syncs them within a minute; this one
 // within a second or two). A Pod that is deleted gets SIGTERM, as on a node.
@@ -176,28 +176,30 @@ export class LocalKubelet {
     const volumes = this.volumesOf(pod.spec!.volumes ?? [], container, root);
     for (const v of volumes) await this.writeVolume(namespace, v);
     const mounts: Array<[string, string]> = (container.volumeMounts ?? []).map((m) => [m.mountPath.replace(/\/$/, ""), join(root, "volumes", m.name)]);
+    // A path inside a mounted volume, in an env value or an argument, points at the file written for it.
+    const local = (value: string): string => {
+      const mount = mounts.find(([mountPath]) => value === mountPath || value.startsWith(`${mountPath}/`));
+      return mount ? `${mount[1]}${value.slice(mount[0].length)}` : value;
+    };
     const env: Record<string, string> = {};
     for (const e of container.env ?? []) {
       const field = e.valueFrom?.fieldRef?.fieldPath;
       const value = e.value ?? (field === "metadata.name" ? name : field === "metadata.namespace" ? namespace : undefined);
-      if (value === undefined) continue;
-      // A path inside a mounted volume points at the file written for it.
-      const mount = mounts.find(([mountPath]) => value === mountPath || value.startsWith(`${mountPath}/`));
-      env[e.name] = mount ? `${mount[1]}${value.slice(mount[0].length)}` : value;
+      if (value !== undefined) env[e.name] = local(value);
     }
     const identity = await kubeConfigAs(this.kc, namespace, pod.spec!.serviceAccountName ?? "default");
     writeFileSync(join(root, "kubeconfig"), identity.exportConfig());
     const netns = this.options.networkNamespace?.(pod);
     if (netns) await this.relayApiServer(netns, root);
-    const command = [...(netns ? ["ip", "netns", "exec", netns] : []), ...this.options.command(container.image ?? ""), ...(container.args ?? [])];
+    const command = [...(netns ? ["ip", "netns", "exec", netns] : []), ...this.options.command(container.image ?? ""), ...(container.args ?? []).map(local)];
     const child = spawn(command[0]!, command.slice(1), {
       stdio: ["ignore", "pipe", "pipe"],
       env: { PATH: process.env.PATH, ...env, ...this.options.env, ...extraEnv, KUBECONFIG: join(root, "kubeconfig") },
     });
     const gracePeriodS = pod.spec!.terminationGracePeriodSeconds ?? 30;
-    const local = { name, namespace, uid: pod.metadata!.uid!, volumes, gracePeriodS, process: new TestProcess(child) };
-    this.running.set(`${namespace}/${name}`, local);
-    return local;
+    const running = { name, namespace, uid: pod.metadata!.uid!, volumes, gracePeriodS, process: new TestProcess(child) };
+    this.running.set(`${namespace}/${name}`, running);
+    return running;
   }
 
   private volumesOf(volumes: V1Volume[], container: V1Container, root: string): MountedVolume[] {

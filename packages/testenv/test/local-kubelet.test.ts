@@ -201,6 +201,35 @@ describe("LocalKubelet.run", () => {
     }
   }, 60_000);
 
+  it("writes a Pod's Secret volume as files and points env values and arguments under the mount path at them", async () => {
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "creds" }, stringData: { token: "s3cret" } } });
+    const reader = 'const fs = require("node:fs"); console.log(`arg=${fs.readFileSync(process.argv[1], "utf8")} env=${fs.readFileSync(process.env.TOKEN_PATH, "utf8")}`); setInterval(() => {}, 1000);';
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: "reader" },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: "reader" } },
+          template: {
+            metadata: { labels: { app: "reader" } },
+            spec: {
+              volumes: [{ name: "creds", secret: { secretName: "creds" } }],
+              containers: [{ name: "main", image: "reader", args: ["/etc/app/creds/token"], env: [{ name: "TOKEN_PATH", value: "/etc/app/creds/token" }], volumeMounts: [{ name: "creds", mountPath: "/etc/app/creds" }] }],
+            },
+          },
+        },
+      },
+    });
+    const second = new LocalKubelet(kc, { command: () => [process.execPath, "-e", reader] });
+    try {
+      const [pod] = await second.runDeployment(ns, "reader");
+      await eventually(() => expect(pod!.process.output).toContain("arg=s3cret env=s3cret"), 10_000, 100);
+    } finally {
+      await second.close();
+    }
+  }, 30_000);
+
   it("stops every process on close()", async () => {
     const pids = kubelet.pods().filter((p) => p.process.running).map((p) => p.process.child.pid!);
     expect(pids.length).toBeGreaterThan(0);
