@@ -2,11 +2,12 @@
 // kubeconfig, against a local control plane with fake Cloudflare, ngrok and Dev Tunnels
 // services so the examples can be applied and watched end to end: the examples' namespaces
 // and Services exist, a demo backend on loopback answers for every Service, and a
-// LocalKubelet runs the ngrok agents and Dev Tunnels hosts the controllers deploy as local
-// processes, so those bindings become Ready and their URLs answer through the fakes. The
-// dashboard runs beside the controllers; locally, a demo user's sign-in token is printed.
+// LocalKubelet runs the connectors the controllers deploy (ngrok agents, Dev Tunnels hosts,
+// and for cloudflared the fake's stand-in) as local processes, so those bindings become
+// Ready and their URLs answer through the fakes' public sides. The dashboard runs beside
+// the controllers; locally, a demo user's sign-in token is printed.
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
-import { FakeCloudflare } from "@ktube/fake-cloudflare";
+import { FakeCloudflare, type FakeCloudflareEdge } from "@ktube/fake-cloudflare";
 import { FakeDevTunnels } from "@ktube/fake-devtunnels";
 import { FakeNgrok } from "@ktube/fake-ngrok";
 import { CONNECTOR_ENV } from "@ktube/provider-kit";
@@ -30,8 +31,9 @@ const DASHBOARD_PORT = Number(process.env.KTUBE_DASHBOARD_PORT ?? 8088);
 /** The local demo's dashboard user: sees everything KTube, writes bindings (what a platform team member would). */
 const DEMO_USER = "ktube-demo";
 // The connectors the local kubelet runs (the `app.kubernetes.io/name` of their Deployments, see
-// each controller's manifests); cloudflared is not among them: it is not a program of this repo.
-const CONNECTORS = ["ngrok-agent", "devtunnels-host"];
+// each controller's manifests). Quick tunnels' cloudflared is not among them: the fake has no
+// trycloudflare.com.
+const CONNECTORS = ["ngrok-agent", "devtunnels-host", "cloudflared"];
 // The namespaces the examples use; shop lets bindings use the Cloudflare Tunnel `home` (examples/cloudflare.yaml).
 const DEMO_NAMESPACES: Array<{ name: string; labels?: Record<string, string> }> = [
   { name: "platform" },
@@ -41,8 +43,12 @@ const DEMO_NAMESPACES: Array<{ name: string; labels?: Record<string, string> }> 
 const DEMO_ACCOUNT = "0123456789abcdef0123456789abcdef"; // the account id examples/cloudflare.yaml uses
 const say = (line: string): void => void process.stderr.write(`[ktube] ${line}\n`);
 
-/** The program an image of this repo runs: `…/<app>:tag` is apps/<app>/src/main.ts (its `connector` subcommand for connectors). */
+/**
+ * The program an image runs: `…/<app>:tag` is apps/<app>/src/main.ts (its `connector`
+ * subcommand for connectors); cloudflared, not a program of this repo, is the fake edge's stand-in.
+ */
 function programOf(image: string): string {
+  if (/^(docker\.io\/)?cloudflare\/cloudflared([:@]|$)/.test(image)) return join("packages", "fake-cloudflare", "src", "cloudflared.ts");
   const app = /([a-z0-9-]+-controller)(?::[^/]*)?$/.exec(image)?.[1];
   if (!app || !existsSync(join(ROOT, "apps", app, "src", "main.ts"))) throw new Error(`no program of this repo for the image ${image}`);
   return join("apps", app, "src", "main.ts");
@@ -52,6 +58,7 @@ const existing = process.env.KUBECONFIG ?? join(homedir(), ".kube", "config");
 const local = !existsSync(existing);
 let controlPlane: ControlPlane | undefined;
 let fake: FakeCloudflare | undefined;
+let edge: FakeCloudflareEdge | undefined;
 let ngrok: FakeNgrok | undefined;
 let devtunnels: FakeDevTunnels | undefined;
 let backend: DemoBackend | undefined;
@@ -96,7 +103,9 @@ if (local) {
   fake.addZone("example.com", DEMO_ACCOUNT);
   env.CLOUDFLARE_BASE_URL = await fake.start();
   await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: "cloudflare-api" }, stringData: { token: "demo-token" } } });
-  say(`fake Cloudflare API at ${env.CLOUDFLARE_BASE_URL} (account ${DEMO_ACCOUNT}, zone example.com, token in ${NAMESPACE}/cloudflare-api)`);
+  // And its edge: cloudflared connectors register there, the public side follows the DNS records and ingress configuration.
+  edge = await fake.startEdge();
+  say(`fake Cloudflare API at ${env.CLOUDFLARE_BASE_URL} (account ${DEMO_ACCOUNT}, zone example.com, token in ${NAMESPACE}/cloudflare-api), its edge at ${edge.address}`);
   // So is ngrok's cloud: its agent ingress and REST API. (The agents themselves need a
   // kubelet to run as Pods; on this control plane their Tunnels wait in AgentsStarting.)
   ngrok = new FakeNgrok();
@@ -127,6 +136,7 @@ if (local) {
       LOG_LEVEL: process.env.LOG_LEVEL ?? "warn", // kept in memory, the last lines said when a connector exits
       [CONNECTOR_ENV.probeAddress]: "127.0.0.1:0",
       [CONNECTOR_ENV.upstreamOverrides]: JSON.stringify(demoUpstreams(backend)),
+      TUNNEL_EDGE: edge.address, // where cloudflared (the stand-in) dials
     },
   });
   kubelet.run({ labelSelector: `app.kubernetes.io/name in (${CONNECTORS.join(",")})`, log: (line) => say(`local kubelet: ${line}`) });
@@ -167,6 +177,7 @@ if (dashboardToken) console.log(`dashboard token: ${dashboardToken}`);
 if (local) {
   const ngrokHttp = `http://127.0.0.1:${ngrok!.ingress.publicHttpPort}/`;
   const relayHttp = `http://127.0.0.1:${devtunnels!.relay.publicHttpPort}/`;
+  const edgeHttp = `http://127.0.0.1:${edge!.publicHttpPort}/`;
   const url = (ns: string, binding: string, route: string): string => `kubectl -n ${ns} get tb ${binding} -o jsonpath='{.status.routes[?(@.name=="${route}")].url}'`;
   say("try it (in another shell, after the export above; the namespaces platform, shop and demo and the examples' Services exist):");
   say("  kubectl apply -f examples/ngrok.yaml && kubectl -n shop wait tb/api --for=condition=Ready --timeout=60s");
@@ -177,9 +188,12 @@ if (local) {
   say("  kubectl apply -f examples/devtunnels.yaml && kubectl -n demo wait tb/preview --for=condition=Ready --timeout=60s");
   say(`    # the fake relay's web forwarding (${relayHttp}) serves https://<id>-3000.euw.devtunnels.ms/:`);
   say(`    curl -H "Host: $(${url("demo", "preview", "web")} | cut -d/ -f3)" ${relayHttp}`);
-  say("  kubectl apply -f examples/cloudflare.yaml && kubectl get ktube -A");
-  say("    # the provider verifies, the tunnel is made and the routes are pushed to the fake account, but no cloudflared runs here");
-  say("    # (it is not a program of this repo), so the Tunnel and binding stay Ready=False (waiting for connectors)");
+  say("  kubectl apply -f examples/cloudflare.yaml && kubectl -n shop wait tb/shop --for=condition=Ready --timeout=60s");
+  say(`    # the fake Cloudflare edge (${edgeHttp}) serves https://shop.example.com through the tunnel's cloudflared (the fake's stand-in):`);
+  say(`    curl -H 'Host: shop.example.com' ${edgeHttp}`);
+  say("    # admin.shop.example.com is behind Cloudflare Access: the edge sends you to its login");
+  say(`    curl -si -H 'Host: admin.shop.example.com' ${edgeHttp} | grep -i '^location'`);
+  say("  examples/cloudflare-quick.yaml needs trycloudflare.com: the fake has none, its binding stays Ready=False");
   say("  examples/edge.yaml needs a VPS reachable over SSH: nothing stands in for one here, its Tunnel stays Ready=False");
 }
 say("Ctrl-C stops everything");

@@ -40,10 +40,10 @@ function echo(address: string, text: string): Promise<string> {
   });
 }
 
-/** The connector processes (the `connector` subcommand of a controller's main.ts) started by `pid`. */
+/** The connector processes (the `connector` subcommand of a controller's main.ts, and the cloudflared stand-in) started by `pid`. */
 function connectorsOf(pid: number): number[] {
   const out = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(pid)], { encoding: "utf8" });
-  return out.split("\n").filter((l) => /src\/main\.ts connector\b/.test(l)).map((l) => Number.parseInt(l.trim(), 10));
+  return out.split("\n").filter((l) => /src\/main\.ts connector\b|src\/cloudflared\.ts tunnel\b/.test(l)).map((l) => Number.parseInt(l.trim(), 10));
 }
 
 const alive = (pid: number): boolean => {
@@ -63,7 +63,7 @@ afterAll(async () => {
 });
 
 describe("npm start", () => {
-  it("runs the controllers and connectors on a local control plane where the ngrok and Dev Tunnels examples become Ready and answer, and the dashboard shows them", async () => {
+  it("runs the controllers and connectors on a local control plane where the Cloudflare, ngrok and Dev Tunnels examples become Ready and answer, and the dashboard shows them", async () => {
     const home = mkdtempSync(join(tmpdir(), "ktube-start-home-"));
     const dashboardPort = await freePort();
     child = spawn(process.execPath, [join(ROOT, "scripts", "start.ts")], {
@@ -91,8 +91,10 @@ describe("npm start", () => {
     const k = (args: string[]) => kubectl([`--kubeconfig=${kubeconfig}`, ...args]);
     const ngrokPublic = Number(/curl -H 'Host: api\.ngrok\.example\.com' http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1]);
     const relayPublic = Number(/curl -H "Host: \$\(.*\)" http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1]);
+    const edgePublic = Number(/curl -H 'Host: shop\.example\.com' http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1]);
     expect(ngrokPublic).toBeGreaterThan(0);
     expect(relayPublic).toBeGreaterThan(0);
+    expect(edgePublic).toBeGreaterThan(0);
     // The namespaces the examples use exist, shop with the label examples/cloudflare.yaml asks for.
     expect((await k(["get", "namespace", "shop", "-o", "jsonpath={.metadata.labels.ktube\\.dev/tunnel-access}"])).stdout).toBe("home");
     const applied = await k(["apply", "-f", join(ROOT, "examples", "cloudflare.yaml")]);
@@ -105,11 +107,18 @@ describe("npm start", () => {
       const { stdout } = await k(["-n", "platform", "get", "tun", "home", "-o", "jsonpath={.status.tunnelId}"]);
       expect(stdout).toMatch(/^[0-9a-f-]{36}$/);
     }, 30_000, 250);
-    // The example's Services exist; no cloudflared runs here, and the binding says it waits for one.
+    // Its cloudflared replicas (the fake's stand-in) run as local processes and register with the fake edge: the binding
+    // becomes Ready, its URL answers through the edge's public side, and the route behind Access leads to the Access login.
+    expect((await k(["-n", "shop", "wait", "tb/shop", "--for=condition=Ready", "--timeout=90s"])).code).toBe(0);
+    expect((await k(["-n", "shop", "get", "tb", "shop", "-o", "jsonpath={.status.routes[*].url}"])).stdout).toBe("https://shop.example.com/ https://admin.shop.example.com/ tcp://ssh.shop.example.com");
     await eventually(async () => {
-      const { stdout } = await k(["-n", "shop", "get", "tb", "shop", "-o", "jsonpath={.status.conditions[?(@.type=='ResolvedRefs')].status}/{.status.conditions[?(@.type=='Ready')].message}"]);
-      expect(stdout).toMatch(/^True\/.*no cloudflared replica/);
+      expect(await get(edgePublic, "shop.example.com", "/cart")).toEqual({ status: 200, body: "hello from KTube's demo backend: GET shop.example.com/cart\n" });
     }, 30_000, 250);
+    const admin = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get({ host: "127.0.0.1", port: edgePublic, path: "/", headers: { host: "admin.shop.example.com" } }, (res) => (res.resume(), resolve(res))).on("error", reject),
+    );
+    expect(admin.statusCode).toBe(302);
+    expect(admin.headers.location).toMatch(/^https:\/\/[a-z0-9-]+\.cloudflareaccess\.com\/cdn-cgi\/access\/login\/admin\.shop\.example\.com\?/);
     // The ngrok controller runs too, against the fake ngrok cloud.
     expect((await k(["apply", "-f", join(ROOT, "examples", "ngrok.yaml")])).code).toBe(0);
     await eventually(async () => {
@@ -156,7 +165,7 @@ describe("npm start", () => {
 
     // Ctrl-C stops everything, the connectors too.
     const connectors = connectorsOf(child.pid!);
-    expect(connectors.length).toBe(3); // two ngrok agents, one Dev Tunnels host
+    expect(connectors.length).toBe(5); // two cloudflared, two ngrok agents, one Dev Tunnels host
     child.kill("SIGINT");
     const code = await new Promise((resolve) => child!.once("exit", resolve));
     expect(code).toBe(0);
