@@ -7,6 +7,9 @@
 // by token, and refuses the rest:
 // - `tunnel [--no-autoupdate] [--metrics ADDR] run --token-file FILE` (or `--token`,
 //   or TUNNEL_TOKEN); the edge is TUNNEL_EDGE (cloudflared's `--edge`);
+// - `tunnel [--no-autoupdate] [--metrics ADDR] --url ORIGIN`, a quick tunnel: asks
+//   api.trycloudflare.com (at TUNNEL_QUICK_SERVICE, cloudflared's hidden `--quick-service`)
+//   for one, serves every request to ORIGIN and tells its hostname at `/quicktunnel`;
 // - four connections to the edge, each registered with the token's credentials, each
 //   redialled with backoff when it drops;
 // - the configuration the edge pushes (newest version wins); each visitor's request goes
@@ -68,10 +71,19 @@ function fail(message: string): never {
 }
 
 /** cloudflared's flags this stand-in takes: global ones, the `tunnel` command's and `run`'s. */
-function parseArgs(argv: string[]): { metrics?: string; token?: string; tokenFile?: string; gracePeriodMs: number } {
+interface Args {
+  metrics?: string;
+  token?: string;
+  tokenFile?: string;
+  /** A quick tunnel's origin. */
+  url?: string;
+  gracePeriodMs: number;
+}
+
+function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
-  if (command !== "tunnel") fail(`this cloudflared stand-in runs only \`tunnel run\`, not ${JSON.stringify(argv.join(" "))}`);
-  const parsed: { metrics?: string; token?: string; tokenFile?: string; gracePeriodMs: number } = { gracePeriodMs: 30_000 };
+  if (command !== "tunnel") fail(`this cloudflared stand-in runs only \`tunnel run\` and \`tunnel --url\`, not ${JSON.stringify(argv.join(" "))}`);
+  const parsed: Args = { gracePeriodMs: 30_000 };
   let ran = false;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
@@ -83,10 +95,10 @@ function parseArgs(argv: string[]): { metrics?: string; token?: string; tokenFil
     else if (flag === "--token") parsed.token = value();
     else if (flag === "--token-file") parsed.tokenFile = value();
     else if (flag === "--grace-period") parsed.gracePeriodMs = goDurationMs(value());
-    else if (flag === "--url") fail("quick tunnels (--url) are not implemented by this cloudflared stand-in");
+    else if (flag === "--url") parsed.url = value();
     else fail(`${arg} is not implemented by this cloudflared stand-in`);
   }
-  if (!ran) fail("expected `tunnel ... run`");
+  if (ran === Boolean(parsed.url)) fail("expected `tunnel ... run` (a named tunnel) or `tunnel --url ORIGIN` (a quick tunnel)");
   return parsed;
 }
 
@@ -98,8 +110,10 @@ function goDurationMs(text: string): number {
   return total;
 }
 
+type Credentials = { a: string; t: string; s: string };
+
 /** The tunnel token: base64 of `{"a": account tag, "t": tunnel id, "s": secret}`. */
-function readToken(args: { token?: string; tokenFile?: string }): { a: string; t: string; s: string } {
+function readToken(args: Args): Credentials {
   const raw = args.tokenFile ? readFileSync(args.tokenFile, "utf8") : (args.token ?? process.env.TUNNEL_TOKEN);
   if (!raw) fail("`tunnel run` needs --token, --token-file or TUNNEL_TOKEN");
   try {
@@ -109,6 +123,22 @@ function readToken(args: { token?: string; tokenFile?: string }): { a: string; t
     // reported below
   }
   return fail("Provided Tunnel token is not valid.");
+}
+
+/** A quick tunnel from the quick service, as cloudflared asks for one. */
+async function requestQuickTunnel(service: string): Promise<{ credentials: Credentials; hostname: string }> {
+  const url = new URL("/tunnel", service);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const req = (url.protocol === "https:" ? https : http).request(url, { method: "POST", headers: { host: "api.trycloudflare.com", "content-type": "application/json" } }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => (text += c.toString()));
+      res.on("end", () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${res.statusCode}: ${text}`))));
+    });
+    req.on("error", reject);
+    req.end();
+  }).catch((error: Error) => fail(`failed to request quick Tunnel: ${error.message}`));
+  const { result } = JSON.parse(answer) as { result: { id: string; hostname: string; account_tag: string; secret: string } };
+  return { credentials: { a: result.account_tag, t: result.id, s: result.secret }, hostname: result.hostname };
 }
 
 /** The first rule that matches, as cloudflared picks it. */
@@ -123,7 +153,7 @@ export function matchRule(rules: readonly IngressRule[], host: string, path: str
 
 class Connector {
   private readonly edge: string;
-  private readonly token: { a: string; t: string; s: string };
+  private readonly token: Credentials;
   private readonly overrides: Record<string, string>;
   readonly clientId = randomUUID();
   private readonly server = http2.createServer();
@@ -132,10 +162,15 @@ class Connector {
   private config: ConfigurationUpdate = { version: 0, config: {} };
   private stopping = false;
 
-  constructor(edge: string, token: { a: string; t: string; s: string }, overrides: Record<string, string>) {
+  /** A quick tunnel serves everything to its origin, and takes no configuration from the edge. */
+  private readonly quick: boolean;
+
+  constructor(edge: string, token: Credentials, overrides: Record<string, string>, quickOrigin?: string) {
     this.edge = edge;
     this.token = token;
     this.overrides = overrides;
+    this.quick = quickOrigin !== undefined;
+    if (quickOrigin) this.config = { version: 0, config: { ingress: [{ service: quickOrigin }] } };
     this.server.on("request", (req, res) => void this.handle(req, res));
     this.server.on("session", (session) => {
       this.sessions.add(session);
@@ -204,7 +239,7 @@ class Connector {
   private async handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): Promise<void> {
     if (req.headers[UPGRADE_HEADER] === UPDATE_CONFIGURATION) {
       const update = JSON.parse(await body(req)) as ConfigurationUpdate;
-      if (update.version > this.config.version) {
+      if (!this.quick && update.version > this.config.version) {
         this.config = update;
         log("INF", "Updated to new configuration", { version: update.version, config: JSON.stringify(update.config) });
       }
@@ -286,16 +321,19 @@ function body(req: http2.Http2ServerRequest): Promise<string> {
   });
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const edge = process.env.TUNNEL_EDGE ?? fail("TUNNEL_EDGE (the fake edge's host:port) is not set: this stand-in only talks to the fake Cloudflare edge");
-  const token = readToken(args);
+  const quick = args.url ? await requestQuickTunnel(process.env.TUNNEL_QUICK_SERVICE ?? "https://api.trycloudflare.com") : undefined;
+  const token = quick?.credentials ?? readToken(args);
+  if (quick) log("INF", `Your quick Tunnel has been created! Visit it at: https://${quick.hostname}`);
   const overrides = process.env.KTUBE_UPSTREAM_OVERRIDES ? (JSON.parse(process.env.KTUBE_UPSTREAM_OVERRIDES) as Record<string, string>) : {};
-  const connector = new Connector(edge, token, overrides);
+  const connector = new Connector(edge, token, overrides, args.url);
   const metrics = process.env.KTUBE_PROBE_ADDRESS ?? args.metrics ?? "127.0.0.1:0";
   const probe = http.createServer((req, res) => {
     const ready = connector.readyConnections;
     if (req.url === "/ready") res.writeHead(ready > 0 ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify({ status: ready > 0 ? 200 : 503, readyConnections: ready, connectorId: connector.clientId }));
+    else if (req.url === "/quicktunnel") res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ hostname: quick?.hostname ?? "" }));
     else if (req.url === "/metrics") res.writeHead(200, { "content-type": "text/plain" }).end(`cloudflared_tunnel_ha_connections ${ready}\n`);
     else res.writeHead(404).end();
   });
@@ -314,4 +352,4 @@ function main(): void {
   process.once("SIGINT", () => shutdown("interrupt"));
 }
 
-if (import.meta.main) main();
+if (import.meta.main) await main();

@@ -12,6 +12,9 @@
 //   (`<tunnel id>.cfargotunnel.com`), sends a hostname behind an Access application to the
 //   Access login, and passes every other request to one of the tunnel's connections
 //   (round robin). No connection: 530 with error 1033, as Cloudflare answers.
+// - Quick tunnels: `POST /tunnel` to api.trycloudflare.com (the public side with that Host)
+//   makes one outside every account, with a random `*.trycloudflare.com` hostname whose
+//   requests go to its connections; cloudflared serves them all to its `--url`.
 import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
@@ -34,6 +37,18 @@ interface EdgeConnection {
 }
 
 const COLO = "lo1";
+export const QUICK_SERVICE_HOST = "api.trycloudflare.com";
+const QUICK_DOMAIN = ".trycloudflare.com";
+const WORDS = ["amber", "brook", "cedar", "delta", "ember", "fjord", "grove", "harbor", "island", "juniper", "kestrel", "lagoon", "meadow", "nectar", "orchid", "prairie"];
+
+/** What api.trycloudflare.com answers (`secret` base64, as Go encodes cloudflared's `[]byte`). */
+export interface QuickTunnel {
+  id: string;
+  name: string;
+  hostname: string;
+  account_tag: string;
+  secret: string;
+}
 const TUNNEL_TARGET = /^([0-9a-f-]{36})\.cfargotunnel\.com$/;
 
 export class FakeCloudflareEdge {
@@ -41,6 +56,9 @@ export class FakeCloudflareEdge {
   private readonly teamDomain: string;
   /** Tunnel id -> its live connections. */
   private readonly live = new Map<string, EdgeConnection[]>();
+  /** Quick tunnels by id, and their ids by hostname. */
+  private readonly quick = new Map<string, QuickTunnel>();
+  private readonly quickHosts = new Map<string, string>();
   private readonly sockets = new Set<net.Socket>();
   private readonly connectorServer = net.createServer((socket) => void this.register(socket));
   private readonly publicServer = http.createServer((req, res) => this.serve(req, res));
@@ -76,6 +94,11 @@ export class FakeCloudflareEdge {
     return (this.publicServer.address() as net.AddressInfo).port;
   }
 
+  /** api.trycloudflare.com, as cloudflared's `--quick-service` (the public side, answering for that Host). */
+  get quickServiceUrl(): string {
+    return `http://127.0.0.1:${this.publicHttpPort}`;
+  }
+
   /** Live connections of a tunnel. */
   connections(tunnelId: string): number {
     return this.live.get(tunnelId)?.length ?? 0;
@@ -99,13 +122,10 @@ export class FakeCloudflareEdge {
       return;
     }
     const tunnel = this.store.tunnels.get(String(registration.tunnelId));
-    const refusal =
-      !tunnel || tunnel.deleted_at
-        ? "Unauthorized: Tunnel not found"
-        : tunnel.account_tag !== registration.accountTag || tunnel.secret !== registration.tunnelSecret
-          ? "Unauthorized: Invalid tunnel secret"
-          : undefined;
-    if (refusal !== undefined || !tunnel) {
+    const quick = this.quick.get(String(registration.tunnelId));
+    const known = tunnel && !tunnel.deleted_at ? { id: tunnel.id, account: tunnel.account_tag, secret: tunnel.secret } : quick && { id: quick.id, account: quick.account_tag, secret: quick.secret };
+    const refusal = !known ? "Unauthorized: Tunnel not found" : known.account !== registration.accountTag || known.secret !== registration.tunnelSecret ? "Unauthorized: Invalid tunnel secret" : undefined;
+    if (refusal !== undefined || !known) {
       socket.end(`${JSON.stringify({ ok: false, error: refusal ?? "Unauthorized" } satisfies Registered)}\n`);
       return;
     }
@@ -116,13 +136,13 @@ export class FakeCloudflareEdge {
       id, uuid: id, colo_name: COLO, is_pending_reconnect: false, opened_at: now(), origin_ip: socket.remoteAddress ?? "127.0.0.1",
       client_id: String(registration.clientId), client_version: String(registration.version),
     };
-    const connection: EdgeConnection = { record, tunnelId: tunnel.id, session, sentVersion: 0 };
-    this.live.set(tunnel.id, [...(this.live.get(tunnel.id) ?? []), connection]);
-    this.listConnections(tunnel);
+    const connection: EdgeConnection = { record, tunnelId: known.id, session, sentVersion: 0 };
+    this.live.set(known.id, [...(this.live.get(known.id) ?? []), connection]);
+    if (tunnel) this.listConnections(tunnel);
     session.on("error", () => session.destroy());
     session.once("close", () => {
-      this.live.set(tunnel.id, (this.live.get(tunnel.id) ?? []).filter((c) => c !== connection));
-      this.listConnections(tunnel);
+      this.live.set(known.id, (this.live.get(known.id) ?? []).filter((c) => c !== connection));
+      if (tunnel) this.listConnections(tunnel);
     });
     this.sendConfiguration(connection);
   }
@@ -157,7 +177,8 @@ export class FakeCloudflareEdge {
     const path = new URL(req.url ?? "/", "http://edge").pathname;
     const ray = `${randomBytes(8).toString("hex")}-${COLO.toUpperCase()}`;
     const fail = (status: number, text: string): void => void res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "cf-ray": ray, server: "cloudflare" }).end(`${text}\n`);
-    const target = this.tunnelOf(host);
+    if (host === QUICK_SERVICE_HOST && req.method === "POST" && path === "/tunnel") return this.createQuickTunnel(res);
+    const target = host.endsWith(QUICK_DOMAIN) ? this.quickHosts.get(host) : this.tunnelOf(host);
     if (!target) return fail(404, `the fake Cloudflare edge has no proxied DNS record for ${host || "(no Host header)"}`);
     const app = this.accessApp(host, path);
     if (app) {
@@ -187,6 +208,16 @@ export class FakeCloudflareEdge {
     stream.on("error", () => (res.headersSent ? res.destroy() : fail(502, "error code: 502 (the connector dropped the request)")));
     req.pipe(stream);
     res.on("close", () => stream.destroy());
+  }
+
+  private createQuickTunnel(res: http.ServerResponse): void {
+    const id = randomUUID();
+    const pick = (): string => WORDS[randomBytes(1)[0]! % WORDS.length]!;
+    const hostname = `${pick()}-${pick()}-${pick()}-${randomBytes(2).toString("hex")}${QUICK_DOMAIN}`;
+    const created: QuickTunnel = { id, name: `qt-${randomBytes(8).toString("hex")}`, hostname, account_tag: "trycloudflare", secret: randomBytes(32).toString("base64") };
+    this.quick.set(id, created);
+    this.quickHosts.set(hostname, id);
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ success: true, result: created, errors: [], messages: [] }));
   }
 
   /** The tunnel a hostname's proxied CNAME points at (the hostname's own record, else the closest wildcard). */

@@ -70,10 +70,14 @@ function configure(tunnelId: string, ingress: unknown[]): Promise<unknown> {
   return s.cf.zeroTrust.tunnels.cloudflared.configurations.update(tunnelId, { account_id: s.account, config: { ingress: ingress as never } });
 }
 
-/** The stand-in run as a cloudflared Pod runs it, with the loopback overrides a local run needs. */
-function runConnector(tokenFile: string, overrides: Record<string, string>): TestProcess {
-  const child = spawn(process.execPath, [STAND_IN, "tunnel", "--no-autoupdate", "--metrics", "0.0.0.0:2000", "run", "--token-file", tokenFile], {
-    env: { PATH: process.env.PATH, TUNNEL_EDGE: edge.address, KTUBE_PROBE_ADDRESS: "127.0.0.1:0", KTUBE_UPSTREAM_OVERRIDES: JSON.stringify(overrides) },
+/** The stand-in run as a cloudflared Pod runs it (a named tunnel's token file, or a quick tunnel's `--url`), with the loopback overrides a local run needs. */
+function runConnector(tokenFile: string | { url: string }, overrides: Record<string, string>): TestProcess {
+  const command = typeof tokenFile === "string" ? ["run", "--token-file", tokenFile] : ["--url", tokenFile.url];
+  const child = spawn(process.execPath, [STAND_IN, "tunnel", "--no-autoupdate", "--metrics", "0.0.0.0:2000", ...command], {
+    env: {
+      PATH: process.env.PATH, TUNNEL_EDGE: edge.address, TUNNEL_QUICK_SERVICE: edge.quickServiceUrl,
+      KTUBE_PROBE_ADDRESS: "127.0.0.1:0", KTUBE_UPSTREAM_OVERRIDES: JSON.stringify(overrides),
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const connector = new TestProcess(child);
@@ -81,15 +85,18 @@ function runConnector(tokenFile: string, overrides: Record<string, string>): Tes
   return connector;
 }
 
-async function readyOf(connector: TestProcess): Promise<{ status: number; readyConnections: number }> {
+/** A GET to the connector's metrics server, whose port it logs. */
+async function metricsOf<T>(connector: TestProcess, path: string): Promise<T> {
   const port = await eventually(() => {
     const m = /Starting metrics server on [\d.]+:(\d+)\/metrics/.exec(connector.output);
     if (!m) throw new Error(`no metrics server yet: ${connector.output}`);
     return Number(m[1]);
   });
-  const res = await fetch(`http://127.0.0.1:${port}/ready`);
-  return (await res.json()) as { status: number; readyConnections: number };
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return (await res.json()) as T;
 }
+
+const readyOf = (connector: TestProcess) => metricsOf<{ status: number; readyConnections: number }>(connector, "/ready");
 
 let webPort: number;
 let apiPort: number;
@@ -166,6 +173,19 @@ describe("the fake edge and the cloudflared stand-in", () => {
     // Without noTLSVerify the origin's certificate (not from a public CA) is not trusted: 502.
     expect(await visit("strict.example.com", "/")).toMatchObject({ status: 502, body: expect.stringMatching(/^Bad Gateway: .*certificate/) });
     expect(await visit("ssh.example.com", "/")).toMatchObject({ status: 502, body: "the cloudflared stand-in does not implement tcp://bastion.shop.svc.cluster.local:22\n" });
+  }, 30_000);
+
+  it("makes a quick tunnel for `--url`: a random trycloudflare.com hostname, told at /quicktunnel, that serves everything to the origin", async () => {
+    const connector = runConnector({ url: "http://whoami.demo.svc.cluster.local:80" }, { "whoami.demo.svc.cluster.local:80": `127.0.0.1:${webPort}` });
+    await eventually(async () => expect((await readyOf(connector)).readyConnections).toBe(4), 10_000);
+    const { hostname } = await metricsOf<{ hostname: string }>(connector, "/quicktunnel");
+    expect(hostname).toMatch(/^[a-z]+-[a-z]+-[a-z]+-[0-9a-f]{4}\.trycloudflare\.com$/);
+    expect(connector.output).toContain(`Visit it at: https://${hostname}`);
+    expect(await visit(hostname, "/anything/at/all")).toMatchObject({ status: 200, body: "web\n" });
+    expect(seen.at(-1)).toEqual(expect.objectContaining({ origin: "web", host: hostname, path: "/anything/at/all" }));
+    // Outside every account: the account's tunnels are the ones the other tests made.
+    expect(s.fake.liveTunnels().map((t) => t.name).sort()).toEqual(["home", "tls"]);
+    expect((await visit("not-made-yet.trycloudflare.com", "/")).status).toBe(404);
   }, 30_000);
 
   it("sends a hostname behind Access to the Access login, and answers 530 (error 1033) for a tunnel without connectors", async () => {
