@@ -13,13 +13,14 @@ import { FakeNgrok } from "@ktube/fake-ngrok";
 import { CONNECTOR_ENV } from "@ktube/provider-kit";
 import { LocalKubelet, startWithCrds, type ControlPlane } from "@ktube/testenv";
 import { createDemoServices, demoUpstreams, startDemoBackend, type DemoBackend } from "./demo-backend.ts";
+import { LocalServiceProxy } from "./service-proxy.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dirname, "..");
-const CONTROLLERS: Array<{ name: string; main: string; probe: number; metrics: number; args: string[] }> = [
+const CONTROLLERS: Array<{ name: string; main: string; probe: number; metrics: number; args: string[]; env?: NodeJS.ProcessEnv }> = [
   { name: "cloudflare-controller", main: "apps/cloudflare-controller/src/main.ts", probe: 8081, metrics: 8080, args: [] },
   { name: "ngrok-controller", main: "apps/ngrok-controller/src/main.ts", probe: 8083, metrics: 8082, args: [] },
   { name: "devtunnels-controller", main: "apps/devtunnels-controller/src/main.ts", probe: 8085, metrics: 8084, args: [] },
@@ -31,9 +32,8 @@ const DASHBOARD_PORT = Number(process.env.KTUBE_DASHBOARD_PORT ?? 8088);
 /** The local demo's dashboard user: sees everything KTube, writes bindings (what a platform team member would). */
 const DEMO_USER = "ktube-demo";
 // The connectors the local kubelet runs (the `app.kubernetes.io/name` of their Deployments, see
-// each controller's manifests). Quick tunnels' cloudflared is not among them: the fake has no
-// trycloudflare.com.
-const CONNECTORS = ["ngrok-agent", "devtunnels-host", "cloudflared"];
+// each controller's manifests).
+const CONNECTORS = ["ngrok-agent", "devtunnels-host", "cloudflared", "cloudflared-quick-tunnel"];
 // The namespaces the examples use; shop lets bindings use the Cloudflare Tunnel `home` (examples/cloudflare.yaml).
 const DEMO_NAMESPACES: Array<{ name: string; labels?: Record<string, string> }> = [
   { name: "platform" },
@@ -63,6 +63,7 @@ let ngrok: FakeNgrok | undefined;
 let devtunnels: FakeDevTunnels | undefined;
 let backend: DemoBackend | undefined;
 let kubelet: LocalKubelet | undefined;
+let serviceProxy: LocalServiceProxy | undefined;
 const children: ChildProcess[] = [];
 let kubeconfig = existing;
 let dashboardToken: string | undefined;
@@ -80,6 +81,7 @@ async function stopAll(code: number): Promise<never> {
     kubelet?.close(),
   ]);
   await backend?.close();
+  await serviceProxy?.close();
   await fake?.stop();
   await ngrok?.stop();
   await devtunnels?.stop();
@@ -129,14 +131,20 @@ if (local) {
   backend = await startDemoBackend();
   await createDemoServices(core);
   say(`demo backend: HTTP on 127.0.0.1:${backend.httpPort}, HTTPS on 127.0.0.1:${backend.httpsPort}, TCP echo on 127.0.0.1:${backend.tcpPort}, behind the Services of examples/*.yaml (${DEMO_NAMESPACES.map((n) => n.name).join(", ")})`);
-  // And a node of sorts: the connector Deployments' Pods run here, each an image's program.
+  // And a node of sorts: the connector Deployments' Pods run here, each an image's program,
+  // with a proxy that stands in for cluster DNS and kube-proxy (see service-proxy.ts): the
+  // Cloudflare controller reads quick tunnels' URLs from their Services.
+  serviceProxy = new LocalServiceProxy(kc);
+  CONTROLLERS[0]!.env = { NODE_USE_ENV_PROXY: "1", HTTP_PROXY: await serviceProxy.start(), NO_PROXY: "127.0.0.1,localhost,::1" };
   kubelet = new LocalKubelet(kc, {
+    podEnv: (pod) => serviceProxy!.podEnv(pod),
     command: (image) => [process.execPath, "--disable-warning=ExperimentalWarning", join(ROOT, programOf(image))],
     env: {
       LOG_LEVEL: process.env.LOG_LEVEL ?? "warn", // kept in memory, the last lines said when a connector exits
-      [CONNECTOR_ENV.probeAddress]: "127.0.0.1:0",
       [CONNECTOR_ENV.upstreamOverrides]: JSON.stringify(demoUpstreams(backend)),
-      TUNNEL_EDGE: edge.address, // where cloudflared (the stand-in) dials
+      // Where cloudflared (the stand-in) dials, and asks for quick tunnels.
+      TUNNEL_EDGE: edge.address,
+      TUNNEL_QUICK_SERVICE: edge.quickServiceUrl,
     },
   });
   kubelet.run({ labelSelector: `app.kubernetes.io/name in (${CONNECTORS.join(",")})`, log: (line) => say(`local kubelet: ${line}`) });
@@ -151,7 +159,7 @@ for (const c of CONTROLLERS) {
   const child = spawn(
     process.execPath,
     [join(ROOT, c.main), `--kubeconfig=${kubeconfig}`, `--namespace=${NAMESPACE}`, "--leader-elect=false", `--health-probe-bind-address=127.0.0.1:${c.probe}`, `--metrics-bind-address=127.0.0.1:${c.metrics}`, ...c.args],
-    { env, stdio: "inherit" },
+    { env: { ...env, ...c.env }, stdio: "inherit" },
   );
   children.push(child);
   child.once("exit", (code) => {
@@ -193,7 +201,9 @@ if (local) {
   say(`    curl -H 'Host: shop.example.com' ${edgeHttp}`);
   say("    # admin.shop.example.com is behind Cloudflare Access: the edge sends you to its login");
   say(`    curl -si -H 'Host: admin.shop.example.com' ${edgeHttp} | grep -i '^location'`);
-  say("  examples/cloudflare-quick.yaml needs trycloudflare.com: the fake has none, its binding stays Ready=False");
+  say("  kubectl apply -f examples/cloudflare-quick.yaml && kubectl -n demo wait tb/whoami --for=condition=Ready --timeout=60s");
+  say(`    # a quick tunnel: its random https://<words>.trycloudflare.com URL answers on the same edge (${edgeHttp}):`);
+  say(`    curl -H "Host: $(${url("demo", "whoami", "web")} | cut -d/ -f3)" ${edgeHttp}`);
   say("  examples/edge.yaml needs a VPS reachable over SSH: nothing stands in for one here, its Tunnel stays Ready=False");
 }
 say("Ctrl-C stops everything");

@@ -119,6 +119,13 @@ describe("npm start", () => {
     );
     expect(admin.statusCode).toBe(302);
     expect(admin.headers.location).toMatch(/^https:\/\/[a-z0-9-]+\.cloudflareaccess\.com\/cdn-cgi\/access\/login\/admin\.shop\.example\.com\?/);
+    // A quick tunnel: the controller reads its random URL from the connector's Service (through the demo's stand-in for
+    // cluster DNS and kube-proxy), and the URL answers on the same edge.
+    expect((await k(["apply", "-f", join(ROOT, "examples", "cloudflare-quick.yaml")])).code).toBe(0);
+    expect((await k(["-n", "demo", "wait", "tb/whoami", "--for=condition=Ready", "--timeout=90s"])).code).toBe(0);
+    const quickUrl = new URL((await k(["-n", "demo", "get", "tb", "whoami", "-o", "jsonpath={.status.routes[0].url}"])).stdout);
+    expect(quickUrl.host).toMatch(/^[a-z]+-[a-z]+-[a-z]+-[0-9a-f]{4}\.trycloudflare\.com$/);
+    expect(await get(edgePublic, quickUrl.host, "/")).toEqual({ status: 200, body: `hello from KTube's demo backend: GET ${quickUrl.host}/\n` });
     // The ngrok controller runs too, against the fake ngrok cloud.
     expect((await k(["apply", "-f", join(ROOT, "examples", "ngrok.yaml")])).code).toBe(0);
     await eventually(async () => {
@@ -165,7 +172,7 @@ describe("npm start", () => {
 
     // Ctrl-C stops everything, the connectors too.
     const connectors = connectorsOf(child.pid!);
-    expect(connectors.length).toBe(5); // two cloudflared, two ngrok agents, one Dev Tunnels host
+    expect(connectors.length).toBe(6); // two cloudflared and a quick tunnel's, two ngrok agents, one Dev Tunnels host
     child.kill("SIGINT");
     const code = await new Promise((resolve) => child!.once("exit", resolve));
     expect(code).toBe(0);

@@ -48,6 +48,8 @@ export interface LocalKubeletOptions {
   command(image: string): string[];
   /** Extra environment for every process (e.g. where a Service is reached from outside the cluster). */
   env?: Record<string, string>;
+  /** Extra environment for one Pod's process (e.g. a port of its own), after `env`. */
+  podEnv?(pod: V1Pod): Promise<Record<string, string>> | Record<string, string>;
   /** The network namespace a Pod runs in (made by the caller, loopback up), or undefined for the machine's own. */
   networkNamespace?(pod: V1Pod): string | undefined;
 }
@@ -194,7 +196,7 @@ export class LocalKubelet {
     const command = [...(netns ? ["ip", "netns", "exec", netns] : []), ...this.options.command(container.image ?? ""), ...(container.args ?? []).map(local)];
     const child = spawn(command[0]!, command.slice(1), {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: process.env.PATH, ...env, ...this.options.env, ...extraEnv, KUBECONFIG: join(root, "kubeconfig") },
+      env: { PATH: process.env.PATH, ...env, ...this.options.env, ...(await this.options.podEnv?.(pod)), ...extraEnv, KUBECONFIG: join(root, "kubeconfig") },
     });
     const gracePeriodS = pod.spec!.terminationGracePeriodSeconds ?? 30;
     const running = { name, namespace, uid: pod.metadata!.uid!, volumes, gracePeriodS, process: new TestProcess(child) };

@@ -201,9 +201,9 @@ describe("LocalKubelet.run", () => {
     }
   }, 60_000);
 
-  it("writes a Pod's Secret volume as files and points env values and arguments under the mount path at them", async () => {
+  it("writes a Pod's Secret volume as files, points env values and arguments under the mount path at them, and adds the Pod's own env", async () => {
     await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "creds" }, stringData: { token: "s3cret" } } });
-    const reader = 'const fs = require("node:fs"); console.log(`arg=${fs.readFileSync(process.argv[1], "utf8")} env=${fs.readFileSync(process.env.TOKEN_PATH, "utf8")}`); setInterval(() => {}, 1000);';
+    const reader = 'const fs = require("node:fs"); console.log(`arg=${fs.readFileSync(process.argv[1], "utf8")} env=${fs.readFileSync(process.env.TOKEN_PATH, "utf8")} own=${process.env.OWN}`); setInterval(() => {}, 1000);';
     await apps.createNamespacedDeployment({
       namespace: ns,
       body: {
@@ -221,10 +221,10 @@ describe("LocalKubelet.run", () => {
         },
       },
     });
-    const second = new LocalKubelet(kc, { command: () => [process.execPath, "-e", reader] });
+    const second = new LocalKubelet(kc, { command: () => [process.execPath, "-e", reader], podEnv: async (pod) => ({ OWN: pod.metadata!.name! }) });
     try {
       const [pod] = await second.runDeployment(ns, "reader");
-      await eventually(() => expect(pod!.process.output).toContain("arg=s3cret env=s3cret"), 10_000, 100);
+      await eventually(() => expect(pod!.process.output).toContain(`arg=s3cret env=s3cret own=${pod!.name}`), 10_000, 100);
     } finally {
       await second.close();
     }
