@@ -4,7 +4,7 @@
 // with Cap'n Proto RPC, pinned to Cloudflare's certificates) cannot be stood in for here,
 // so the local demo's kubelet runs this where a `cloudflare/cloudflared` Pod would run, with
 // the Pod's own arguments. It does what cloudflared does for a remote-managed tunnel run
-// by token, and refuses the rest:
+// by token and for a quick tunnel, and refuses the rest:
 // - `tunnel [--no-autoupdate] [--metrics ADDR] run --token-file FILE` (or `--token`,
 //   or TUNNEL_TOKEN); the edge is TUNNEL_EDGE (cloudflared's `--edge`);
 // - `tunnel [--no-autoupdate] [--metrics ADDR] --url ORIGIN`, a quick tunnel: asks
