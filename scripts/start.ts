@@ -5,7 +5,9 @@
 // LocalKubelet runs the connectors the controllers deploy (ngrok agents, Dev Tunnels hosts,
 // and for cloudflared the fake's stand-in) as local processes, so those bindings become
 // Ready and their URLs answer through the fakes' public sides. The dashboard runs beside
-// the controllers; locally, a demo user's sign-in token is printed.
+// the controllers; locally, a demo user's sign-in token is printed. Where this machine can
+// make network namespaces (as root), examples/edge.yaml runs too, against a local VPS (see
+// edge-demo.ts): its uplink Pods run in network namespaces of their own.
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { FakeCloudflare, type FakeCloudflareEdge } from "@ktube/fake-cloudflare";
 import { FakeDevTunnels } from "@ktube/fake-devtunnels";
@@ -13,6 +15,7 @@ import { FakeNgrok } from "@ktube/fake-ngrok";
 import { CONNECTOR_ENV } from "@ktube/provider-kit";
 import { LocalKubelet, startWithCrds, type ControlPlane } from "@ktube/testenv";
 import { createDemoServices, demoUpstreams, startDemoBackend, type DemoBackend } from "./demo-backend.ts";
+import { EDGE_UPLINK_APP, edgeDemoUnavailable, startEdgeDemo, type EdgeDemo } from "./edge-demo.ts";
 import { LocalServiceProxy } from "./service-proxy.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -24,7 +27,7 @@ const CONTROLLERS: Array<{ name: string; main: string; probe: number; metrics: n
   { name: "cloudflare-controller", main: "apps/cloudflare-controller/src/main.ts", probe: 8081, metrics: 8080, args: [] },
   { name: "ngrok-controller", main: "apps/ngrok-controller/src/main.ts", probe: 8083, metrics: 8082, args: [] },
   { name: "devtunnels-controller", main: "apps/devtunnels-controller/src/main.ts", probe: 8085, metrics: 8084, args: [] },
-  // Enrolls the VPSes edge Tunnels name, over SSH; the local demo has no VPS for it (yet).
+  // Enrolls the VPSes edge Tunnels name, over SSH (locally, as root: a VPS in a network namespace, see edge-demo.ts).
   { name: "edge-controller", main: "apps/edge-controller/src/main.ts", probe: 8087, metrics: 8086, args: [] },
 ];
 const NAMESPACE = process.env.KTUBE_NAMESPACE ?? "ktube-system";
@@ -33,7 +36,7 @@ const DASHBOARD_PORT = Number(process.env.KTUBE_DASHBOARD_PORT ?? 8088);
 const DEMO_USER = "ktube-demo";
 // The connectors the local kubelet runs (the `app.kubernetes.io/name` of their Deployments, see
 // each controller's manifests).
-const CONNECTORS = ["ngrok-agent", "devtunnels-host", "cloudflared", "cloudflared-quick-tunnel"];
+const CONNECTORS = ["ngrok-agent", "devtunnels-host", "cloudflared", "cloudflared-quick-tunnel", EDGE_UPLINK_APP];
 // The namespaces the examples use; shop lets bindings use the Cloudflare Tunnel `home` (examples/cloudflare.yaml).
 const DEMO_NAMESPACES: Array<{ name: string; labels?: Record<string, string> }> = [
   { name: "platform" },
@@ -64,6 +67,8 @@ let devtunnels: FakeDevTunnels | undefined;
 let backend: DemoBackend | undefined;
 let kubelet: LocalKubelet | undefined;
 let serviceProxy: LocalServiceProxy | undefined;
+let edgeDemo: EdgeDemo | undefined;
+let edgeUnavailable: string | undefined;
 const children: ChildProcess[] = [];
 let kubeconfig = existing;
 let dashboardToken: string | undefined;
@@ -76,9 +81,13 @@ function stop(code = 0): Promise<never> {
 }
 async function stopAll(code: number): Promise<never> {
   for (const child of children) child.kill("SIGTERM");
+  // The kubelet stops replacing Pods first; the edge's node goes with its uplink Pods (SIGKILL:
+  // no drain, the whole demo is going away), then the kubelet stops what is left.
+  const kubeletClosed = kubelet?.close();
+  await edgeDemo?.stop();
   await Promise.all([
     ...children.map((c) => new Promise((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve(null) : c.once("exit", resolve)))),
-    kubelet?.close(),
+    kubeletClosed,
   ]);
   await backend?.close();
   await serviceProxy?.close();
@@ -136,8 +145,22 @@ if (local) {
   // Cloudflare controller reads quick tunnels' URLs from their Services.
   serviceProxy = new LocalServiceProxy(kc);
   CONTROLLERS[0]!.env = { NODE_USE_ENV_PROXY: "1", HTTP_PROXY: await serviceProxy.start(), NO_PROXY: "127.0.0.1,localhost,::1" };
+  // And a VPS for examples/edge.yaml, with a node whose Pod namespaces the uplinks run in, where this machine can make them.
+  edgeUnavailable = edgeDemoUnavailable();
+  if (!edgeUnavailable) {
+    try {
+      edgeDemo = await startEdgeDemo(kc, { example: join(ROOT, "examples", "edge.yaml"), controllerNamespace: NAMESPACE });
+      say(
+        `edge: a VPS at ${edgeDemo.vpsAddress} (network namespace ${edgeDemo.vpsNamespace}: a real sshd, fake-envoy offered as its Envoy), ` +
+          `a node (network namespace ${edgeDemo.nodeNamespace}) with the backends of examples/edge.yaml's routes behind its Services, the uplinks' Pods in namespaces joined to it`,
+      );
+    } catch (error) {
+      edgeUnavailable = `starting its VPS failed: ${(error as Error).message}`;
+    }
+  }
   kubelet = new LocalKubelet(kc, {
-    podEnv: (pod) => serviceProxy!.podEnv(pod),
+    podEnv: async (pod) => ({ ...(await serviceProxy!.podEnv(pod)), ...edgeDemo?.podEnv(pod) }),
+    networkNamespace: (pod) => edgeDemo?.networkNamespace(pod),
     command: (image) => [process.execPath, "--disable-warning=ExperimentalWarning", join(ROOT, programOf(image))],
     env: {
       LOG_LEVEL: process.env.LOG_LEVEL ?? "warn", // kept in memory, the last lines said when a connector exits
@@ -204,7 +227,13 @@ if (local) {
   say("  kubectl apply -f examples/cloudflare-quick.yaml && kubectl -n demo wait tb/whoami --for=condition=Ready --timeout=60s");
   say(`    # a quick tunnel: its random https://<words>.trycloudflare.com URL answers on the same edge (${edgeHttp}):`);
   say(`    curl -H "Host: $(${url("demo", "whoami", "web")} | cut -d/ -f3)" ${edgeHttp}`);
-  say("  examples/edge.yaml needs a VPS reachable over SSH: nothing stands in for one here, its Tunnel stays Ready=False");
+  if (edgeDemo) {
+    say(`  kubectl apply -f ${edgeDemo.manifest} && kubectl -n shop wait tb/edge-apps --for=condition=Ready --timeout=120s`);
+    say(`    # examples/edge.yaml with the local VPS (${edgeDemo.vpsAddress}) and its Envoy download filled in; the controller enrolls it over SSH, the uplinks dial it over WireGuard`);
+    for (const line of edgeDemo.tryIt) say(`    ${line}`);
+  } else {
+    say(`  examples/edge.yaml cannot run here: ${edgeUnavailable} (its Tunnel would stay Ready=False)`);
+  }
 }
 say("Ctrl-C stops everything");
 

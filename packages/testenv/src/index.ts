@@ -10,3 +10,4 @@ export { rollingLimits, templateHash, TEMPLATE_HASH_LABEL, type LocalKubeletRunO
 export { startVps, type Vps, type VpsExecResult, type VpsOptions } from "./vps.ts";
 export { NetnsGroup } from "./netns.ts";
 export { createTestCa, type IssuedCertificate, type TestCa } from "./certs.ts";
+export { EdgeCluster, type BackendSpec, type ServiceRoute } from "./edge-cluster.ts";

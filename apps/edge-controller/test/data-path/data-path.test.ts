@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
 import { KubeClient, type Manager, type KubeObject } from "@ktube/runtime";
-import { createTestCa, createTestNamespace, deleteTestNamespace, eventually, ktubeStatus, LocalKubelet, testKubeConfig, waitForKtubeCondition, type TestCa } from "@ktube/testenv";
+import { createTestCa, createTestNamespace, deleteTestNamespace, EdgeCluster, eventually, ktubeStatus, LocalKubelet, testKubeConfig, waitForKtubeCondition, type BackendSpec, type TestCa } from "@ktube/testenv";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -21,7 +21,6 @@ import { CONNECTOR_ENV } from "@ktube/provider-kit";
 import { UPLINK_ENV } from "../../src/manifests/uplink.ts";
 import { startEdgeController } from "../edge-controller.ts";
 import { startEdgeVps, type EdgeVps } from "../provider/edge-vps.ts";
-import { EdgeCluster, type BackendSpec } from "./cluster.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 const id = randomBytes(3).toString("hex");

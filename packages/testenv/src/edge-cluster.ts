@@ -1,4 +1,5 @@
-// The cluster side of the data-path tests, in network namespaces of its own:
+// The cluster side of an edge (the edge controller's data-path tests, and `npm start`'s local
+// demo of examples/edge.yaml), in network namespaces of its own:
 //
 //   test process (the client, on the internet)
 //        │ veth (testenv's VPS link)
@@ -14,13 +15,16 @@
 // tunnel of one uplink Pod, through that Pod's nftables DNAT and masquerade, and through
 // the node's Service proxy to a backend, as it would in a cluster.
 import type { V1Pod } from "@kubernetes/client-node";
-import { NetnsGroup, TestProcess, type Vps } from "@ktube/testenv";
 import { fileURLToPath } from "node:url";
+import { TestProcess } from "./ktube-objects.ts";
+import { NetnsGroup } from "./netns.ts";
+import type { Vps } from "./vps.ts";
 
-const BACKEND = fileURLToPath(new URL("./backend.ts", import.meta.url));
+const BACKENDS = fileURLToPath(new URL("./edge-backends.ts", import.meta.url));
 
+/** One server of `startBackends` (edge-backends.ts says what each kind answers); `cert` and `key` are files, for tls and https. */
 export interface BackendSpec {
-  kind: "tcp" | "udp" | "tls" | "proxy";
+  kind: "tcp" | "udp" | "tls" | "proxy" | "http" | "https";
   port: number;
   name: string;
   cert?: string;
@@ -29,6 +33,7 @@ export interface BackendSpec {
 
 export interface ServiceRoute {
   protocol: "tcp" | "udp";
+  /** A Service's cluster IP, or any address the node's network should answer for (a raw target). */
   clusterIP: string;
   port: number;
   backendPort: number;
@@ -118,7 +123,7 @@ export class EdgeCluster {
   }
 
   async startBackends(specs: BackendSpec[]): Promise<TestProcess> {
-    const backends = this.group.spawn(this.node, process.execPath, ["--disable-warning=ExperimentalWarning", BACKEND, this.backendAddress, JSON.stringify(specs)]);
+    const backends = this.group.spawn(this.node, process.execPath, ["--disable-warning=ExperimentalWarning", BACKENDS, this.backendAddress, JSON.stringify(specs)]);
     this.processes.push(backends);
     const deadline = Date.now() + 10_000;
     while (!backends.output.includes("listening")) {

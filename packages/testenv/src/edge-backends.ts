@@ -1,17 +1,21 @@
-// The Services' backends in the data-path tests, run in the cluster node's namespace. Each
-// spec in argv[3] (JSON) is one server on argv[2]'s address:
+// The Services' backends behind an EdgeCluster (edge-cluster.ts), run in the cluster node's
+// namespace. Each spec in argv[3] (JSON) is one server on argv[2]'s address:
 //   tcp:   greets `hello from <name> via <peer address>`, then answers each line with `<name>: <line>`
 //   udp:   answers each datagram with `<name>: <datagram>`
 //   tls:   a TLS server with its own certificate that greets like tcp
 //   proxy: reads a PROXY protocol v2 header and answers `client <address>:<port>`
+//   http:  answers every request with `hello from <name> via <peer address>: <method> <host><path>`
+//   https: the same behind TLS with its own certificate
 // Prints `listening` once all are.
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import tls from "node:tls";
 
 interface Spec {
-  kind: "tcp" | "udp" | "tls" | "proxy";
+  kind: "tcp" | "udp" | "tls" | "proxy" | "http" | "https";
   port: number;
   name: string;
   cert?: string;
@@ -35,6 +39,11 @@ const talk = (name: string) => (socket: net.Socket) => {
   });
 };
 
+const answer = (name: string) => (request: http.IncomingMessage, response: http.ServerResponse) =>
+  void response
+    .writeHead(200, { "content-type": "text/plain" })
+    .end(`hello from ${name} via ${request.socket.remoteAddress}: ${request.method} ${request.headers.host ?? ""}${request.url ?? "/"}\n`);
+
 /** The source address of a PROXY v2 header (IPv4 or IPv6, PROXY command); undefined until it is complete. */
 function proxySource(header: Buffer): string | undefined {
   const signature = Buffer.from("0d0a0d0a000d0a515549540a", "hex");
@@ -54,6 +63,11 @@ const servers = specs.map(
         const socket = createSocket("udp4");
         socket.on("message", (message, peer) => socket.send(`${spec.name}: ${message.toString()}`, peer.port, peer.address));
         socket.bind(spec.port, host, resolve);
+        return;
+      }
+      if (spec.kind === "http" || spec.kind === "https") {
+        const server = spec.kind === "http" ? http.createServer(answer(spec.name)) : https.createServer({ cert: readFileSync(spec.cert!), key: readFileSync(spec.key!) }, answer(spec.name));
+        server.listen(spec.port, host, resolve);
         return;
       }
       const server =
