@@ -155,7 +155,7 @@ describe("charts", () => {
         "ValidatingAdmissionPolicyBinding/ktube-cloudflare-controller-connector-pods",
       ]),
     );
-    const clusterRole = objects.find((o) => o.kind === "ClusterRole")!;
+    const clusterRole = objects.find((o) => o.kind === "ClusterRole" && o.metadata?.name === "ktube-cloudflare-controller")!;
     const rules = clusterRole.rules!;
     const verbsOn = (resource: string) => [...new Set(rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.verbs))].sort();
     expect(rules.some((r) => r.verbs.includes("*") || r.resources.includes("*") || r.apiGroups.includes("*"))).toBe(false);
@@ -499,6 +499,7 @@ describe("charts", () => {
     expect(result.stdout).toContain("validatingadmissionpolicy.admissionregistration.k8s.io/ktube-cloudflare-controller-managed-objects serverside-applied (server dry run)");
     expect(result.stdout).toContain("validatingadmissionpolicybinding.admissionregistration.k8s.io/ktube-cloudflare-controller-connector-pods serverside-applied (server dry run)");
     expect(result.stdout).toContain("deployment.apps/ktube-ngrok-controller serverside-applied (server dry run)");
+    for (const role of ["ktube-view", "ktube-edit"]) expect(result.stdout).toContain(`clusterrole.rbac.authorization.k8s.io/${role} serverside-applied (server dry run)`);
     expect(result.stdout).toContain("clusterrole.rbac.authorization.k8s.io/ktube-ngrok-controller serverside-applied (server dry run)");
     for (const policy of ["managed-objects", "agent-rbac", "agent-pods"]) {
       expect(result.stdout).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/ktube-ngrok-controller-${policy} serverside-applied (server dry run)`);
@@ -1102,19 +1103,18 @@ describe("the dashboard chart", () => {
       [UMBRELLA, WITH_DASHBOARD],
       [UMBRELLA, [...WITH_DASHBOARD, ...DASHBOARD_OPTIONS.flatMap((o) => ["--set", `dashboard.${o}`]), "--set", "dashboard.publicUrl=https://dash.example"]],
       [DASHBOARD, []],
-      [DASHBOARD, [...DASHBOARD_OPTIONS, "publicUrl=https://dash.example", "userRoles.create=false", "serviceAccount.name=dash"].flatMap((o) => ["--set", o])],
+      [DASHBOARD, [...DASHBOARD_OPTIONS, "publicUrl=https://dash.example", "serviceAccount.name=dash"].flatMap((o) => ["--set", o])],
+      [UMBRELLA, ["--set", "userRoles.create=false"]],
     ] as const) {
       const out = await helmRun(["lint", "--strict", chart, ...values]);
       expect(out).toContain("0 chart(s) failed");
     }
   });
 
-  it("renders only when enabled (opt-in): a Deployment, a Service, a ServiceAccount bound to nothing, and the aggregated user roles", async () => {
-    expect((await render(UMBRELLA)).filter((o) => o.metadata?.name?.includes("dashboard") || o.metadata?.name?.startsWith("ktube-view") || o.metadata?.name?.startsWith("ktube-edit"))).toEqual([]);
+  it("renders only when enabled (opt-in): a Deployment, a Service and a ServiceAccount bound to nothing", async () => {
+    expect((await render(UMBRELLA)).filter((o) => o.metadata?.name?.includes("dashboard"))).toEqual([]);
     const objects = (await render(UMBRELLA, WITH_DASHBOARD)).filter((o) => (o.metadata as { labels?: Record<string, string> } | undefined)?.labels?.["app.kubernetes.io/name"] === "dashboard");
     expect(objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort()).toEqual([
-      "ClusterRole/ktube-edit",
-      "ClusterRole/ktube-view",
       "Deployment/ktube-dashboard",
       "Service/ktube-dashboard",
       "ServiceAccount/ktube-dashboard",
@@ -1167,13 +1167,16 @@ describe("the dashboard chart", () => {
     const proxied = await render(DASHBOARD, ["--set", "publicUrl=https://dash.example/", "--set", "ingress.enabled=true", "--set", "ingress.host=internal.example"]);
     expect(dashboardPod(proxied).containers[0]!.args).toContain("--public-url=https://dash.example/");
     expect((proxied.find((o) => o.kind === "Ingress") as unknown as { spec: Record<string, unknown> }).spec).not.toHaveProperty("tls");
-    // The Ingress needs a host (the cookie's origin); userRoles.create=false leaves the ClusterRoles to another release.
+    // The Ingress needs a host (the cookie's origin).
     await expect(helmRun(["template", "ktube", DASHBOARD, "--set", "ingress.enabled=true"])).rejects.toThrow(/ingress.host is required/);
-    expect((await render(DASHBOARD, ["--set", "userRoles.create=false"])).filter((o) => o.kind === "ClusterRole")).toEqual([]);
   });
 
-  it("renders ktube-view and ktube-edit, aggregated into the built-in view, edit and admin roles", async () => {
-    const objects = await render(DASHBOARD);
+  it("renders ktube-view and ktube-edit with every install (the dashboard or not), aggregated into the built-in view, edit and admin roles", async () => {
+    const objects = await render(UMBRELLA);
+    expect(objects.filter((o) => o.kind === "ClusterRole").map((o) => o.metadata?.name).sort()).toEqual(["ktube-cloudflare-controller", "ktube-edit", "ktube-view"]);
+    expect(labelsOf(objects, "ktube-view")).toMatchObject({ "app.kubernetes.io/name": "ktube", "app.kubernetes.io/part-of": "ktube" });
+    // userRoles.create=false leaves them to another release in the same cluster (their names are fixed).
+    expect((await render(UMBRELLA, ["--set", "userRoles.create=false"])).filter((o) => o.metadata?.name?.startsWith("ktube-view") || o.metadata?.name?.startsWith("ktube-edit"))).toEqual([]);
     const view = verbsIn(objects, "ClusterRole", "ktube-view");
     for (const resource of ["tunnelproviders", "tunnels", "tunnelbindings"]) expect(view(resource)).toEqual(["get", "list", "watch"]);
     for (const resource of ["tunnelproviders/status", "tunnels/status", "tunnelbindings/status"]) expect(view(resource)).toEqual(["get"]);
@@ -1219,7 +1222,9 @@ describe("the dashboard chart", () => {
       await eventually(async () => expect(await can(viewer, "list", "events", "-n", apps)).toBe("yes"), 30_000, 250);
       expect(await can(viewer, "list", "tunnelbindings.ktube.dev", "-n", apps)).toBe("no");
       expect(await can(editor, "create", "tunnelbindings.ktube.dev", "-n", apps)).toBe("no");
-      const installed = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], await helmRun(["template", "ktube", DASHBOARD, "--namespace", ns, "--show-only", "templates/user-roles.yaml", "--show-only", "templates/serviceaccount.yaml"]));
+      const roles = await helmRun(["template", "ktube", UMBRELLA, "--namespace", ns, "--show-only", "templates/user-roles.yaml"]);
+      const serviceAccount = await helmRun(["template", "ktube", DASHBOARD, "--namespace", ns, "--show-only", "templates/serviceaccount.yaml"]);
+      const installed = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], `${roles}\n---\n${serviceAccount}`);
       expect(installed.stderr).toBe("");
       expect(installed.code).toBe(0);
       // The aggregation controller copies the rules into view, edit and admin.
@@ -1241,7 +1246,7 @@ describe("the dashboard chart", () => {
       // admin (a namespace's owner) gets both.
       const admins = await kubectl(["get", "clusterrole", "admin", "-o", "json"]);
       const adminRules = (JSON.parse(admins.stdout) as { rules: Rule[] }).rules;
-      expect(adminRules).toEqual(expect.arrayContaining(rulesOf(await render(DASHBOARD), "ktube-edit")));
+      expect(adminRules).toEqual(expect.arrayContaining(rulesOf(await render(UMBRELLA), "ktube-edit")));
       // The dashboard's own ServiceAccount can do nothing of the kind.
       const dashboard = `--as=system:serviceaccount:${ns}:ktube-dashboard`;
       for (const args of [["list", "tunnelbindings.ktube.dev", "-n", ns], ["list", "tunnelproviders.ktube.dev"], ["list", "namespaces"], ["get", "secrets", "-n", ns]]) {
