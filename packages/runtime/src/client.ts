@@ -113,6 +113,15 @@ export interface ListOptions {
 export class KubeClient {
   readonly kubeConfig: KubeConfig;
   private readonly observers: RequestObserver[] = [];
+  /**
+   * client-node hands every request a new undici Agent, that is a connection pool of
+   * its own: each request then opened a TLS (HTTP/2) connection to the API server, a
+   * handshake each and, with a couple of hundred requests a second, close to 200 MiB of
+   * TLS and HTTP/2 state outside V8's heap. The first Agent is kept and every request
+   * goes through it; what can change between requests (tokens) is in the headers, taken
+   * each time.
+   */
+  private dispatcher?: Dispatcher;
 
   constructor(kubeConfig: KubeConfig) {
     this.kubeConfig = kubeConfig;
@@ -131,6 +140,7 @@ export class KubeClient {
     }
     const ctx = new RequestContext(url.toString(), method as HttpMethod);
     await this.kubeConfig.applySecurityAuthentication(ctx);
+    this.dispatcher ??= ctx.getDispatcher() as Dispatcher | undefined;
     const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json" };
     if (options.body !== undefined) headers["Content-Type"] = options.contentType ?? "application/json";
     let response;
@@ -139,7 +149,7 @@ export class KubeClient {
         method,
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+        dispatcher: this.dispatcher,
         signal: withTimeout(options.signal, options.timeoutMs ?? 30_000),
       });
     } catch (error) {

@@ -41,12 +41,17 @@ export const SHORT_WATCH_MS = 1000;
 const NAMESPACE_INDEX = "ktube.dev/namespace";
 
 /**
- * managedFields are large (often most of a small object's bytes) and no controller reads
- * them: dropped from every cached object, as controller-runtime users do with a transform.
+ * What the cache keeps of an object from a list or a watch. managedFields are large
+ * (often most of a small object's bytes) and no controller reads them: dropped, as
+ * controller-runtime users do with a transform. apiVersion and kind are the type's own
+ * strings, one for every object, instead of a copy per object parsed from the JSON.
  */
-function withoutManagedFields<T extends KubeObject>(obj: T): T {
-  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
-  return obj;
+function cachedForm<T extends KubeObject>(type: ResourceType<unknown>, obj: T): T {
+  const cached = { apiVersion: type.apiVersion, kind: type.kind, ...obj };
+  cached.apiVersion = type.apiVersion;
+  cached.kind = type.kind;
+  if (cached.metadata?.managedFields !== undefined) delete cached.metadata.managedFields;
+  return cached;
 }
 
 export class Informer<T extends KubeObject = KubeObject> {
@@ -178,7 +183,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     });
     const seen = new Set<string>();
     for (const item of items) {
-      const obj = withoutManagedFields({ apiVersion: this.type.apiVersion, kind: this.type.kind, ...item });
+      const obj = cachedForm(this.type, item);
       const key = objectKey(obj);
       seen.add(key);
       this.upsert(key, obj);
@@ -227,7 +232,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         const rv = obj.metadata?.resourceVersion;
         if (rv) this.resourceVersion = rv;
         if (phase === "BOOKMARK") return;
-        const full = withoutManagedFields({ apiVersion: this.type.apiVersion, kind: this.type.kind, ...obj });
+        const full = cachedForm(this.type, obj);
         const key = objectKey(full);
         if (phase === "DELETED") {
           const old = this.store.get(key);

@@ -8,12 +8,17 @@ export type IndexFunc<T> = (obj: T) => string[];
 
 // Members that take a T are methods (bivariant), so an ObjectStore<Sub> is an
 // ObjectStore<KubeObject>: the cache keeps informers of every type in one map.
+//
+// Most objects are filed under one value (their tunnel, their namespace) and many values
+// name one object (a hostname): a lone key or value is kept as a plain string, and a Set
+// or an array only where there are several. A Set and an array for every object in every
+// index took more memory than the keys and values they held.
 interface Index<T> {
   valuesOf(obj: T): string[];
-  /** value -> keys of the objects filed under it */
-  keysByValue: Map<string, Set<string>>;
-  /** key -> the values it is filed under now, so an update or delete can unfile it */
-  valuesByKey: Map<string, string[]>;
+  /** value -> the key of the object filed under it, or the keys of several */
+  keysByValue: Map<string, string | Set<string>>;
+  /** key -> the value (or values) it is filed under now, so an update or delete can unfile it */
+  valuesByKey: Map<string, string | string[]>;
 }
 
 export class ObjectStore<T extends KubeObject> {
@@ -77,9 +82,9 @@ export class ObjectStore<T extends KubeObject> {
     const index = this.indexes.get(name);
     if (!index) throw new Error(`no index "${name}"`);
     const keys = index.keysByValue.get(value);
-    if (!keys) return [];
+    if (keys === undefined) return [];
     const found: T[] = [];
-    for (const key of keys) {
+    for (const key of typeof keys === "string" ? [keys] : keys) {
       const obj = this.objects.get(key);
       if (obj) found.push(obj);
     }
@@ -103,23 +108,28 @@ export class ObjectStore<T extends KubeObject> {
     }
     this.unfile(index, key);
     if (values.length === 0) return;
-    index.valuesByKey.set(key, values);
+    index.valuesByKey.set(key, values.length === 1 ? values[0]! : values);
     for (const value of values) {
-      let keys = index.keysByValue.get(value);
-      if (!keys) index.keysByValue.set(value, (keys = new Set()));
-      keys.add(key);
+      const keys = index.keysByValue.get(value);
+      if (keys === undefined) index.keysByValue.set(value, key);
+      else if (typeof keys === "string") index.keysByValue.set(value, new Set([keys, key]));
+      else keys.add(key);
     }
   }
 
   private unfile(index: Index<T>, key: string): void {
     const old = index.valuesByKey.get(key);
-    if (!old) return;
+    if (old === undefined) return;
     index.valuesByKey.delete(key);
-    for (const value of old) {
+    for (const value of typeof old === "string" ? [old] : old) {
       const keys = index.keysByValue.get(value);
-      if (!keys) continue;
+      if (keys === undefined) continue;
+      if (typeof keys === "string") {
+        if (keys === key) index.keysByValue.delete(value);
+        continue;
+      }
       keys.delete(key);
-      if (keys.size === 0) index.keysByValue.delete(value);
+      if (keys.size === 1) index.keysByValue.set(value, keys.values().next().value!);
     }
   }
 }
