@@ -35,7 +35,7 @@ export function registerBindingController<S extends object>(kit: ProviderKit<S>)
     .watches(Core.Service, (svc) => keys(cache.byIndex(TunnelBindingResource, Index.bindingsByService, `${svc.metadata?.namespace}/${svc.metadata?.name}`)), {
       predicates: [portsChanged],
     })
-    .watches(Core.Namespace, (ns) => keys(cache.byIndex(TunnelBindingResource, Index.bindingsByNamespace, ns.metadata!.name!)), { predicates: [labelsChanged] })
+    .watches(Core.Namespace, (ns) => keys(cache.list(TunnelBindingResource, { namespace: ns.metadata!.name! })), { predicates: [labelsChanged] })
     .watches(TunnelProviderResource, (p) => bindingsOfProvider(p.metadata!.name!), { predicates: [providerChanged] })
     .watches(Core.Secret, (secret) => kit.providersOfSecret(secret.metadata!.name!).flatMap((p) => bindingsOfProvider(p.metadata.name!)), {
       namespace: options.namespace,

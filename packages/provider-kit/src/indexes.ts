@@ -12,8 +12,6 @@ export const Index = {
   bindingsByService: "service",
   /** TunnelBinding by each hostname its routes claim. */
   bindingsByHostname: "hostname",
-  /** TunnelBinding by namespace. */
-  bindingsByNamespace: "namespace",
   /** Tunnel by the name of its TunnelProvider. */
   tunnelsByProvider: "provider",
   /** Tunnels admitting bindings by namespace selector, under the single value "selector". */
@@ -35,7 +33,6 @@ export function registerIndexes(cache: Cache, secretNames: (provider: ProviderOb
   cache.informer(Core.Service);
   cache.informer(Core.Namespace);
   cache.addIndex(TunnelBindingResource, Index.bindingsByTunnel, (b) => [tunnelKeyOf(b)]);
-  cache.addIndex(TunnelBindingResource, Index.bindingsByNamespace, (b) => [b.metadata.namespace!]);
   cache.addIndex(TunnelBindingResource, Index.bindingsByService, (b) => [
     ...new Set(b.spec.routes.flatMap((r) => (r.service ? [`${b.metadata.namespace}/${r.service.name}`] : []))),
   ]);

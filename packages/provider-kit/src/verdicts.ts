@@ -4,7 +4,7 @@
 // changes: a binding naming the tunnel, the tunnel, a Service a binding targets, a
 // namespace's labels (for selector tunnels), the tunnel's provider.
 import { Core, TunnelBindingResource, TunnelProviderResource, TunnelResource } from "@ktube/api";
-import { evaluateTunnel, type BindingVerdict, type ProviderCapabilities, type TunnelView } from "@ktube/routing";
+import { bindingKey, evaluateTunnel, type BindingVerdict, type ProviderCapabilities, type TunnelView } from "@ktube/routing";
 import { deepEqual, generationChanged, labelsChanged, type Cache, type KubeObject, type UpdatePredicate } from "@ktube/runtime";
 import { Index, objectKeyOf, tunnelKeyOf } from "./indexes.ts";
 import type { BindingObject, TunnelObject } from "./plugin.ts";
@@ -24,7 +24,11 @@ export class TunnelVerdicts {
     const onlyWhen = (predicate: UpdatePredicate, handle: (obj: KubeObject) => void) => (o: KubeObject, n: KubeObject) => {
       if (predicate(o, n)) (handle(o), handle(n));
     };
-    cache.informer(TunnelBindingResource).addHandler({ add: onBinding, delete: onBinding, update: onlyWhen(generationChanged, onBinding) });
+    cache.informer(TunnelBindingResource).addHandler({
+      add: onBinding,
+      delete: onBinding,
+      update: (o, n) => (generationChanged(o, n) ? (onBinding(o), onBinding(n)) : this.refresh(n as BindingObject)),
+    });
     const onTunnel = (t: KubeObject): void => drop(objectKeyOf(t as TunnelObject));
     cache.informer(TunnelResource).addHandler({ add: onTunnel, delete: onTunnel, update: onlyWhen(generationChanged, onTunnel) });
     const onService = (svc: KubeObject): void =>
@@ -33,7 +37,7 @@ export class TunnelVerdicts {
     cache.informer(Core.Service).addHandler({ add: onService, delete: onService, update: onlyWhen(portsChanged, onService) });
     const onNamespace = (ns: KubeObject): void => {
       drop(...cache.byIndex(TunnelResource, Index.tunnelsByNamespaceRule, "selector").map(objectKeyOf));
-      drop(...cache.byIndex(TunnelBindingResource, Index.bindingsByNamespace, ns.metadata!.name!).map(tunnelKeyOf));
+      drop(...cache.list(TunnelBindingResource, { namespace: ns.metadata!.name! }).map(tunnelKeyOf));
     };
     cache.informer(Core.Namespace).addHandler({ add: onNamespace, delete: onNamespace, update: onlyWhen(labelsChanged, onNamespace) });
     const onProvider = (p: KubeObject): void => drop(...cache.byIndex(TunnelResource, Index.tunnelsByProvider, p.metadata!.name!).map(objectKeyOf));
@@ -50,6 +54,19 @@ export class TunnelVerdicts {
       this.memo.set(key, verdicts);
     }
     return verdicts;
+  }
+
+  /**
+   * A write that leaves the generation alone (status, finalizers) changes nothing a
+   * verdict judged, but the verdict would go on holding the object as it was judged: an
+   * older second copy of every binding beside the cache's. The cache's object, of the
+   * same generation and so the same spec, takes its place.
+   */
+  private refresh(binding: BindingObject): void {
+    const verdicts = this.memo.get(tunnelKeyOf(binding));
+    const key = bindingKey(binding);
+    const verdict = verdicts?.get(key);
+    if (verdict) verdicts!.set(key, { ...verdict, binding });
   }
 
   private view(tunnel: TunnelObject): TunnelView {

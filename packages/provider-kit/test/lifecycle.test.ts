@@ -96,6 +96,16 @@ describe("TunnelBinding", () => {
     expect(tunnelUid).toBeDefined();
   });
 
+  it("keeps one copy of a binding: a write that leaves its generation alone is not judged again, and the verdict takes the cache's object", async () => {
+    const verdictOfShop = () => ctl.kit.verdicts.of(ctl.manager.cache.get(TunnelResource, ns, "shared")!, ctl.kit.capabilities(ctl.kit.provider(providerName)!)).get(`${ns}/shop`);
+    verdictOfShop();
+    const evaluations = ctl.kit.verdicts.evaluations;
+    await h.client.patch(TunnelBindingResource, ns, "shop", { metadata: { annotations: { "example.test/note": "metadata only" } } }, PatchType.merge);
+    await eventually(async () => expect(ctl.manager.cache.get(TunnelBindingResource, ns, "shop")?.metadata.annotations?.["example.test/note"]).toBe("metadata only"));
+    expect(verdictOfShop()?.binding).toBe(ctl.manager.cache.get(TunnelBindingResource, ns, "shop"));
+    expect(ctl.kit.verdicts.evaluations).toBe(evaluations);
+  });
+
   it("shows no URL for a route that is not served (its Service is missing)", async () => {
     await h.client.create(TunnelBindingResource, binding(ns, "nosvc", { name: "shared" }, [route("web", "nosvc.example.test", "missing")]) as KubeObject);
     const b = await waitFor(h, "TunnelBinding", ns, "nosvc", "ResolvedRefs", { status: "False", reason: "ServiceNotFound" });
