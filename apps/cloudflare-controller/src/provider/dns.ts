@@ -61,11 +61,15 @@ export function parseMark(record: DnsRecord): Mark | undefined {
 /** Records per list call. The schema allows up to 5,000,000; 5000 keeps one answer a few MB. */
 export const RECORDS_PER_PAGE = 5000;
 
-/** A zone's records by id and by name, with KTube's ownership marks indexed by the binding they name. */
+/**
+ * A zone's records by id and by name, with KTube's ownership marks indexed by the binding
+ * they name. A name or a binding has one record or two: each is filed in an array, which
+ * takes a fraction of a Map's memory (a zone holds two records per hostname it serves).
+ */
 export class ZoneSnapshot {
   private readonly byId = new Map<string, DnsRecord>();
-  private readonly byName = new Map<string, Map<string, DnsRecord>>();
-  private readonly marksByBinding = new Map<string, Map<string, DnsRecord>>();
+  private readonly byName = new Map<string, DnsRecord[]>();
+  private readonly marksByBinding = new Map<string, DnsRecord[]>();
   private readonly allMarks = new Map<string, { record: DnsRecord; mark: Mark }>();
 
   constructor(records: Iterable<DnsRecord> = []) {
@@ -97,7 +101,7 @@ export class ZoneSnapshot {
 
   /** Every record named `name`, of any type. */
   at(name: string): DnsRecord[] {
-    return [...(this.byName.get(name.toLowerCase())?.values() ?? [])];
+    return [...(this.byName.get(name.toLowerCase()) ?? [])];
   }
 
   /** Every KTube ownership record, whoever's. */
@@ -107,7 +111,7 @@ export class ZoneSnapshot {
 
   /** The ownership records naming `binding` (a fingerprint or, in the oldest marks, a key). */
   marksOf(binding: string): DnsRecord[] {
-    return [...(this.marksByBinding.get(binding)?.values() ?? [])];
+    return [...(this.marksByBinding.get(binding) ?? [])];
   }
 
   get size(): number {
@@ -115,16 +119,17 @@ export class ZoneSnapshot {
   }
 }
 
-function addTo(index: Map<string, Map<string, DnsRecord>>, key: string, record: DnsRecord): void {
-  const records = index.get(key) ?? new Map<string, DnsRecord>();
-  records.set(record.id, record);
-  index.set(key, records);
+/** Files `record` under `key`; the caller has removed any record of the same id first. */
+function addTo(index: Map<string, DnsRecord[]>, key: string, record: DnsRecord): void {
+  const records = index.get(key);
+  if (records) records.push(record);
+  else index.set(key, [record]);
 }
 
-function removeFrom(index: Map<string, Map<string, DnsRecord>>, key: string, id: string): void {
-  const records = index.get(key);
-  records?.delete(id);
-  if (records?.size === 0) index.delete(key);
+function removeFrom(index: Map<string, DnsRecord[]>, key: string, id: string): void {
+  const rest = (index.get(key) ?? []).filter((r) => r.id !== id);
+  if (rest.length > 0) index.set(key, rest);
+  else index.delete(key);
 }
 
 export interface ZoneRecordsOptions {

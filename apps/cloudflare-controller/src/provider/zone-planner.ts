@@ -114,7 +114,7 @@ export class ZonePlanner<S extends object> {
         maxDelayMs,
         predicates: [portsChanged],
       })
-      .watches(Core.Namespace, (ns) => ofBindings(cache.byIndex(TunnelBindingResource, Index.bindingsByNamespace, ns.metadata!.name!)), { predicates: [labelsChanged] })
+      .watches(Core.Namespace, (ns) => ofBindings(cache.list(TunnelBindingResource, { namespace: ns.metadata!.name! })), { predicates: [labelsChanged] })
       .watches(Core.Secret, (secret) => kit.providersOfSecret(secret.metadata!.name!).map((p) => `${PROVIDER_KEY}${p.metadata.name}`), {
         namespace: kit.options.namespace,
       })
