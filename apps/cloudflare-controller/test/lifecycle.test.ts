@@ -113,6 +113,23 @@ describe("Tunnel and bindings", () => {
     await waitForCondition(h, "Tunnel", ns, "home", "Ready", { status: "True", reason: "TunnelReady" });
   });
 
+  it("looks again within seconds while its available cloudflared replicas register (no event says when they have)", async () => {
+    await h.client.create(TunnelResource, tunnel(ns, "late", providerName) as KubeObject);
+    const s = await eventually(async () => {
+      const st = await status(h, "Tunnel", ns, "late");
+      expect(st.tunnelId).toBeTruthy();
+      return st;
+    });
+    await eventually(() => h.client.get(Core.Deployment, ns, "late-cloudflared"));
+    await h.client.patch(Core.Deployment, ns, "late-cloudflared", { status: { replicas: 2, availableReplicas: 2, readyReplicas: 2 } }, PatchType.merge, { subresource: "status" });
+    await waitForCondition(h, "Tunnel", ns, "late", "ConnectorsReady", { status: "False", reason: "NotConnected" });
+    // Only Cloudflare changes: the next look, not an event, finds the connections (the backoff's first poll is 30 s away).
+    h.fake.setConnections(s.tunnelId!, 2);
+    await waitForCondition(h, "Tunnel", ns, "late", "Ready", { status: "True", reason: "TunnelReady" }, 10_000);
+    await h.client.delete(TunnelResource, ns, "late");
+    await eventually(() => expect(h.fake.tunnels.get(s.tunnelId!)?.deleted_at).toBeTruthy(), 20_000);
+  });
+
   it("routes a binding: ingress rule, proxied CNAME with ownership TXT, URL in status", async () => {
     await h.client.create(Core.Service, service(ns, "web", [{ name: "http", port: 8080 }]) as KubeObject);
     await h.client.create(TunnelBindingResource, binding(ns, "shop", { name: "home" }, [

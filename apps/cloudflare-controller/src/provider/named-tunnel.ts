@@ -12,6 +12,13 @@ import { deleteTunnel, findOrCreateTunnel, getIngressConfig, getTunnel, putIngre
 /** A tunnel that is not ready is looked at again after this, doubling while it stays down. */
 const NOT_READY_POLL_MS = 30_000;
 const NOT_READY_POLL_MAX_MS = 5 * 60_000;
+/**
+ * cloudflared replicas that are available register with Cloudflare within seconds, and no
+ * event says when: a tunnel waiting for that is looked at again this soon, this many
+ * times, before the backoff above. (The account's tunnel listing is shared: cheap.)
+ */
+const CONNECTING_POLL_MS = 3_000;
+const CONNECTING_POLLS = 5;
 /** The connector token Secret is not watched (that would need cluster-wide Secret reads): re-applied this often while connectors are down. */
 const TOKEN_REAPPLY_MS = 10 * 60_000;
 /** Cloudflare's copy of the ingress configuration is read again this often, so an edit made elsewhere is reverted. */
@@ -29,6 +36,8 @@ export class NamedTunnelMemory {
   readonly token = new Map<string, { tunnelId: string; at: number }>();
   /** Tunnel uid -> how many polls in a row found it not ready (the poll backs off). */
   readonly downPolls = new Map<string, number>();
+  /** Tunnel uid -> how many polls in a row found its replicas available but not yet connected. */
+  readonly connectingPolls = new Map<string, number>();
   /** Tunnel uid -> Cloudflare tunnel id, to prune the maps above. */
   private readonly ids = new Map<string, string>();
 
@@ -41,6 +50,7 @@ export class NamedTunnelMemory {
     this.ids.delete(uid);
     this.token.delete(uid);
     this.downPolls.delete(uid);
+    this.connectingPolls.delete(uid);
     if (id) this.config.delete(id);
   }
 }
@@ -163,14 +173,19 @@ export async function reconcileNamedTunnel(ctx: TunnelContext<AccountSession>, o
     }
     routes.set(bindingKey(binding), outcomes);
   }
-  // A tunnel that stays down is polled less and less often (its connectors' events still wake it at once).
+  // A tunnel that stays down is polled less and less often (its connectors' events still wake it at once),
+  // except for a few quick looks while available replicas are still registering.
   const downPolls = ready.status === "True" ? 0 : (memory.downPolls.get(uid) ?? 0) + 1;
   memory.downPolls.set(uid, downPolls);
+  const connectingPolls = connectors.reason === "NotConnected" ? (memory.connectingPolls.get(uid) ?? 0) + 1 : 0;
+  memory.connectingPolls.set(uid, connectingPolls);
+  const notReadyPollMs =
+    connectingPolls > 0 && connectingPolls <= CONNECTING_POLLS ? CONNECTING_POLL_MS : Math.min(NOT_READY_POLL_MS * 2 ** (downPolls - 1), NOT_READY_POLL_MAX_MS);
   return {
     status: { tunnelId, adopted: Boolean(tunnel.status?.adopted) },
     conditions: [configApplied, connectors, ready],
     routes,
-    ...(downPolls > 0 ? { requeueAfterMs: Math.min(NOT_READY_POLL_MS * 2 ** (downPolls - 1), NOT_READY_POLL_MAX_MS) } : {}),
+    ...(downPolls > 0 ? { requeueAfterMs: notReadyPollMs } : {}),
   };
 }
 
