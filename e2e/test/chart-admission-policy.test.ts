@@ -69,6 +69,33 @@ async function refusal(action: Promise<unknown>): Promise<ApiError> {
   return outcome;
 }
 
+/**
+ * What each connector's "-rbac" policy allows of RoleBindings: only the connector's own Role
+ * (`name`) bound to its own ServiceAccount (`name`) in the same namespace. Four others are
+ * refused (another ServiceAccount, one of another namespace, a group, another Role), then the
+ * connector's own one is taken. `otherRole` is a Role an administrator made beside it.
+ */
+async function expectOnlyTheConnectorsRoleBinding(client: KubeClient, namespace: string, name: string, otherRole: string, owned: Record<string, unknown>, by: string): Promise<void> {
+  await admin.create(Core.Role, { metadata: { name: otherRole, namespace }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }] });
+  const binding = (roleRef: string, subject: Record<string, string>) => ({
+    metadata: { name, namespace, ...owned },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleRef },
+    subjects: [subject],
+  });
+  const refusedBindings = [
+    binding(name, { kind: "ServiceAccount", name: "default", namespace }),
+    binding(name, { kind: "ServiceAccount", name, namespace: "default" }),
+    binding(name, { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" }),
+    binding(otherRole, { kind: "ServiceAccount", name, namespace }),
+  ];
+  for (const body of refusedBindings) {
+    const refused = await refusal(client.create(Core.RoleBinding, body));
+    expect(refused.status).toBe(403);
+    expect(refused.message).toContain(`RoleBinding ${namespace}/${name}: a RoleBinding that ${by} writes may only bind the Role ${name} to the ServiceAccount ${name} of its own namespace`);
+  }
+  await client.create(Core.RoleBinding, binding(name, { kind: "ServiceAccount", name, namespace }));
+}
+
 const ownedBy = (owner: KubeObject) => [
   { apiVersion: owner.apiVersion!, kind: owner.kind!, name: owner.metadata!.name!, uid: owner.metadata!.uid!, controller: true, blockOwnerDeletion: true },
 ];
@@ -374,24 +401,7 @@ describe("the ngrok-controller chart's admission policies", () => {
     }
     await ng.create(Core.Role, role("home-ngrok", agentRules("home-ngrok")));
 
-    await admin.create(Core.Role, { metadata: { name: "other", namespace: ngApps }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }] });
-    const binding = (roleRef: string, subject: Record<string, string>) => ({
-      metadata: { name: "home-ngrok", namespace: ngApps, ...owned() },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleRef },
-      subjects: [subject],
-    });
-    const refusedBindings = [
-      binding("home-ngrok", { kind: "ServiceAccount", name: "default", namespace: ngApps }),
-      binding("home-ngrok", { kind: "ServiceAccount", name: "home-ngrok", namespace: "default" }),
-      binding("home-ngrok", { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" }),
-      binding("other", { kind: "ServiceAccount", name: "home-ngrok", namespace: ngApps }),
-    ];
-    for (const body of refusedBindings) {
-      const refused = await refusal(ng.create(Core.RoleBinding, body));
-      expect(refused.status).toBe(403);
-      expect(refused.message).toContain(`RoleBinding ${ngApps}/home-ngrok: a RoleBinding that ${BY} writes may only bind the Role home-ngrok to the ServiceAccount home-ngrok of its own namespace`);
-    }
-    await ng.create(Core.RoleBinding, binding("home-ngrok", { kind: "ServiceAccount", name: "home-ngrok", namespace: ngApps }));
+    await expectOnlyTheConnectorsRoleBinding(ng, ngApps, "home-ngrok", "other", owned(), BY);
     // An unmarked Role is refused by the managed-objects policy, whatever its rules.
     const plain = await refusal(ng.create(Core.Role, { metadata: { name: "plain", namespace: ngApps }, rules: agentRules("plain") }));
     expect(plain.message).toContain(unmarked("Role", "plain"));
@@ -557,24 +567,7 @@ describe("the devtunnels-controller chart's admission policies", () => {
     }
     await dt.create(Core.Role, role(N, hostRules(N)));
 
-    await admin.create(Core.Role, { metadata: { name: "other-devtunnel", namespace: dtApps }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }] });
-    const binding = (roleRef: string, subject: Record<string, string>) => ({
-      metadata: { name: N, namespace: dtApps, ...owned() },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleRef },
-      subjects: [subject],
-    });
-    const refusedBindings = [
-      binding(N, { kind: "ServiceAccount", name: "default", namespace: dtApps }),
-      binding(N, { kind: "ServiceAccount", name: N, namespace: "default" }),
-      binding(N, { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" }),
-      binding("other-devtunnel", { kind: "ServiceAccount", name: N, namespace: dtApps }),
-    ];
-    for (const body of refusedBindings) {
-      const refused = await refusal(dt.create(Core.RoleBinding, body));
-      expect(refused.status).toBe(403);
-      expect(refused.message).toContain(`RoleBinding ${dtApps}/${N}: a RoleBinding that ${BY} writes may only bind the Role ${N} to the ServiceAccount ${N} of its own namespace`);
-    }
-    await dt.create(Core.RoleBinding, binding(N, { kind: "ServiceAccount", name: N, namespace: dtApps }));
+    await expectOnlyTheConnectorsRoleBinding(dt, dtApps, N, "other-devtunnel", owned(), BY);
     const plain = await refusal(dt.create(Core.Role, { metadata: { name: "plain-devtunnel", namespace: dtApps }, rules: hostRules("plain-devtunnel") }));
     expect(plain.message).toContain(unmarked("Role", "plain-devtunnel"));
   });
@@ -775,24 +768,7 @@ describe("the edge-controller chart's admission policies", () => {
     }
     await ed.create(Core.Role, role(N, uplinkRules(N)));
 
-    await admin.create(Core.Role, { metadata: { name: "other-edge-uplink", namespace: edApps }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }] });
-    const binding = (roleRef: string, subject: Record<string, string>) => ({
-      metadata: { name: N, namespace: edApps, ...owned() },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleRef },
-      subjects: [subject],
-    });
-    const refusedBindings = [
-      binding(N, { kind: "ServiceAccount", name: "default", namespace: edApps }),
-      binding(N, { kind: "ServiceAccount", name: N, namespace: "default" }),
-      binding(N, { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" }),
-      binding("other-edge-uplink", { kind: "ServiceAccount", name: N, namespace: edApps }),
-    ];
-    for (const body of refusedBindings) {
-      const refused = await refusal(ed.create(Core.RoleBinding, body));
-      expect(refused.status).toBe(403);
-      expect(refused.message).toContain(`RoleBinding ${edApps}/${N}: a RoleBinding that ${BY} writes may only bind the Role ${N} to the ServiceAccount ${N} of its own namespace`);
-    }
-    await ed.create(Core.RoleBinding, binding(N, { kind: "ServiceAccount", name: N, namespace: edApps }));
+    await expectOnlyTheConnectorsRoleBinding(ed, edApps, N, "other-edge-uplink", owned(), BY);
     const plain = await refusal(ed.create(Core.Role, { metadata: { name: "plain-edge-uplink", namespace: edApps }, rules: uplinkRules("plain-edge-uplink") }));
     expect(plain.message).toContain(unmarked("Role", "plain-edge-uplink"));
   });

@@ -94,6 +94,28 @@ type ContainerSpec = { image: string; args: string[]; securityContext: Record<st
 type PodSpec = { securityContext: Record<string, unknown>; containers: ContainerSpec[]; volumes?: Array<Record<string, unknown>> };
 const podOf = (objects: KubeObject[], name: string) =>
   (objects.find((o) => o.kind === "Deployment" && o.metadata?.name === name) as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+/** `kubectl auth can-i …` as the ServiceAccount `sa` of `namespace`: "yes" or "no". */
+const canAs = (namespace: string, sa: string) => async (...args: string[]): Promise<string> =>
+  (await kubectl(["auth", "can-i", ...args, `--as=system:serviceaccount:${namespace}:${sa}`])).stdout.trim();
+
+/**
+ * The ServiceAccount's kubeconfig, once the chart's admission policies are enforced: a dry-run
+ * write of an object without the controller's mark (`probe`, by default a ConfigMap) is
+ * refused by `<sa>-managed-objects`. A barrier before the controller runs, so that "no 403"
+ * later also proves the policies never refuse its real writes.
+ */
+async function asControllerOncePoliciesEnforced(namespace: string, sa: string, probe = { path: `/api/v1/namespaces/${namespace}/configmaps`, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "unmarked" } } as Record<string, unknown> }): Promise<KubeConfig> {
+  const asController = await kubeConfigAs(kc, namespace, sa);
+  const client = new KubeClient(asController);
+  await eventually(async () => {
+    const refused = await client
+      .request("POST", probe.path, { query: { dryRun: "All" }, body: probe.body })
+      .then(() => undefined, (e: unknown) => (e instanceof ApiError && e.status === 403 ? e.message : undefined));
+    if (!refused?.includes(`${sa}-managed-objects`)) throw new Error("the admission policy does not refuse unmanaged writes yet");
+  }, 30_000);
+  return asController;
+}
+
 /** The verbs the ClusterRole `name` grants on `resource`, sorted. */
 const verbsIn = (objects: KubeObject[], kind: string, name: string) => {
   const rules = (objects.find((o) => o.kind === kind && o.metadata?.name === name) as unknown as { rules: Rule[] }).rules;
@@ -539,25 +561,16 @@ describe("the controller with only the chart's RBAC", () => {
     ]);
     const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
     expect(applied.code).toBe(0);
-    const sa = `system:serviceaccount:${ns}:ktube-cloudflare-controller`;
-    expect((await kubectl(["auth", "can-i", "get", "secrets", "-n", "default", `--as=${sa}`])).stdout.trim()).toBe("no");
-    expect((await kubectl(["auth", "can-i", "list", "secrets", "-n", ns, `--as=${sa}`])).stdout.trim()).toBe("yes");
-    expect((await kubectl(["auth", "can-i", "update", "tunnelbindings.ktube.dev", "-n", "default", `--as=${sa}`])).stdout.trim()).toBe("no");
+    const can = canAs(ns, "ktube-cloudflare-controller");
+    expect(await can("get", "secrets", "-n", "default")).toBe("no");
+    expect(await can("list", "secrets", "-n", ns)).toBe("yes");
+    expect(await can("update", "tunnelbindings.ktube.dev", "-n", "default")).toBe("no");
 
-    const asController = await kubeConfigAs(kc, ns, "ktube-cloudflare-controller");
-
-    // Barrier: the policies are enforced (a write the controller must never make is refused)
-    // before the controller runs, so "no 403" below also proves they never refuse its real writes.
-    const asControllerClient = new KubeClient(asController);
-    await eventually(async () => {
-      const refused = await asControllerClient
-        .request("POST", `/apis/apps/v1/namespaces/${ns}/deployments`, {
-          query: { dryRun: "All" },
-          body: { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "unmarked" }, spec: { selector: { matchLabels: { a: "b" } }, template: { metadata: { labels: { a: "b" } }, spec: { containers: [{ name: "c", image: "x" }] } } } },
-        })
-        .then(() => false, (e: unknown) => e instanceof ApiError && e.status === 403);
-      if (!refused) throw new Error("the admission policy does not refuse unmanaged writes yet");
-    }, 30_000);
+    // The cloudflare controller writes no ConfigMaps: the probe is an unmarked Deployment.
+    const asController = await asControllerOncePoliciesEnforced(ns, "ktube-cloudflare-controller", {
+      path: `/apis/apps/v1/namespaces/${ns}/deployments`,
+      body: { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "unmarked" }, spec: { selector: { matchLabels: { a: "b" } }, template: { metadata: { labels: { a: "b" } }, spec: { containers: [{ name: "c", image: "x" }] } } } },
+    });
 
     const fake = new FakeCloudflare();
     const account = fake.addAccount();
@@ -635,8 +648,7 @@ describe("the ngrok controller with only the chart's RBAC", () => {
     const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
     expect(applied.stderr).toBe("");
     expect(applied.code).toBe(0);
-    const as = `--as=system:serviceaccount:${ns}:${SA}`;
-    const can = async (...args: string[]) => (await kubectl(["auth", "can-i", ...args, as])).stdout.trim();
+    const can = canAs(ns, SA);
     expect(await can("get", "secrets", "-n", "default")).toBe("no");
     expect(await can("create", "secrets", "-n", "default")).toBe("yes");
     expect(await can("list", "secrets", "-n", ns)).toBe("yes");
@@ -645,16 +657,7 @@ describe("the ngrok controller with only the chart's RBAC", () => {
     expect(await can("update", "tunnelbindings.ktube.dev", "-n", "default")).toBe("no");
     expect(await can("create", "pods", "-n", "default")).toBe("no");
 
-    const asController = await kubeConfigAs(kc, ns, SA);
-    // Barrier: the policies are enforced before the controller runs, so "no 403" below also
-    // proves they never refuse its real writes.
-    const asControllerClient = new KubeClient(asController);
-    await eventually(async () => {
-      const refused = await asControllerClient
-        .request("POST", `/api/v1/namespaces/${ns}/configmaps`, { query: { dryRun: "All" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "unmarked" } } })
-        .then(() => undefined, (e: unknown) => (e instanceof ApiError && e.status === 403 ? e.message : undefined));
-      if (!refused?.includes(`${SA}-managed-objects`)) throw new Error("the admission policy does not refuse unmanaged writes yet");
-    }, 30_000);
+    const asController = await asControllerOncePoliciesEnforced(ns, SA);
 
     // ngrok's cloud at the wire level: the real @ngrok/ngrok SDK verifies the authtoken against it.
     const fake = new FakeNgrok();
@@ -777,8 +780,7 @@ describe("the Dev Tunnels controller with only the chart's RBAC", () => {
     const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
     expect(applied.stderr).toBe("");
     expect(applied.code).toBe(0);
-    const as = `--as=system:serviceaccount:${ns}:${SA}`;
-    const can = async (...args: string[]) => (await kubectl(["auth", "can-i", ...args, as])).stdout.trim();
+    const can = canAs(ns, SA);
     expect(await can("get", "secrets", "-n", "default")).toBe("no");
     expect(await can("create", "secrets", "-n", "default")).toBe("yes");
     expect(await can("list", "secrets", "-n", ns)).toBe("yes");
@@ -790,16 +792,7 @@ describe("the Dev Tunnels controller with only the chart's RBAC", () => {
     expect(await can("update", "tunnelbindings.ktube.dev", "-n", "default")).toBe("no");
     expect(await can("create", "pods", "-n", "default")).toBe("no");
 
-    const asController = await kubeConfigAs(kc, ns, SA);
-    // Barrier: the policies are enforced before the controller runs, so "no 403" below also
-    // proves they never refuse its real writes.
-    const asControllerClient = new KubeClient(asController);
-    await eventually(async () => {
-      const refused = await asControllerClient
-        .request("POST", `/api/v1/namespaces/${ns}/configmaps`, { query: { dryRun: "All" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "unmarked" } } })
-        .then(() => undefined, (e: unknown) => (e instanceof ApiError && e.status === 403 ? e.message : undefined));
-      if (!refused?.includes(`${SA}-managed-objects`)) throw new Error("the admission policy does not refuse unmanaged writes yet");
-    }, 30_000);
+    const asController = await asControllerOncePoliciesEnforced(ns, SA);
 
     const clientSecret = "rbac-client-secret-7f3a";
     await admin.create(Core.Secret, { metadata: { name: "devtunnels", namespace: ns }, stringData: { clientSecret } } as KubeObject);
@@ -938,8 +931,7 @@ describe("the edge controller with only the chart's RBAC", () => {
     const applied = await kubectl(["apply", "--server-side", "--field-manager=helm-test", "-f", "-"], manifest);
     expect(applied.stderr).toBe("");
     expect(applied.code).toBe(0);
-    const as = `--as=system:serviceaccount:${ns}:${SA}`;
-    const can = async (...args: string[]) => (await kubectl(["auth", "can-i", ...args, as])).stdout.trim();
+    const can = canAs(ns, SA);
     expect(await can("get", "secrets", "-n", "default")).toBe("no");
     expect(await can("get", "secrets", "-n", other)).toBe("no");
     expect(await can("get", "secrets", "-n", apps)).toBe("yes");
@@ -956,16 +948,7 @@ describe("the edge controller with only the chart's RBAC", () => {
     expect(await can("update", "tunnelbindings.ktube.dev", "-n", "default")).toBe("no");
     expect(await can("create", "pods", "-n", "default")).toBe("no");
 
-    const asController = await kubeConfigAs(kc, ns, SA);
-    // Barrier: the policies are enforced before the controller runs, so "no 403" below also
-    // proves they never refuse its real writes.
-    const asControllerClient = new KubeClient(asController);
-    await eventually(async () => {
-      const refused = await asControllerClient
-        .request("POST", `/api/v1/namespaces/${ns}/configmaps`, { query: { dryRun: "All" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "unmarked" } } })
-        .then(() => undefined, (e: unknown) => (e instanceof ApiError && e.status === 403 ? e.message : undefined));
-      if (!refused?.includes(`${SA}-managed-objects`)) throw new Error("the admission policy does not refuse unmanaged writes yet");
-    }, 30_000);
+    const asController = await asControllerOncePoliciesEnforced(ns, SA);
 
     // The SSH key and pinned host key (verified when a Tunnel's VPS is enrolled; no VPS listens here).
     const privateKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();
