@@ -3,7 +3,7 @@
 // manifests are applied with kubectl and the printed commands reach the demo backend. As root
 // (CI), the self-hosted edge runs too: a local VPS and a node in network namespaces.
 import { afterAll, describe, expect, it } from "@jest/globals";
-import { eventually, freePort, kubectl } from "@ktube/testenv";
+import { eventually, freePort, isProcessAlive, kubectl } from "@ktube/testenv";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
 import http from "node:http";
@@ -92,14 +92,6 @@ function connectorsOf(pid: number): number[] {
   return out.split("\n").filter((l) => /src\/main\.ts connector\b|src\/cloudflared\.ts tunnel\b/.test(l)).map((l) => Number.parseInt(l.trim(), 10));
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Alive and not a zombie (killed processes reparented to an init that does not reap stay zombies). */
 const running = (pid: number): boolean => {
@@ -271,7 +263,7 @@ describe("npm start", () => {
     child.kill("SIGINT");
     const code = await new Promise((resolve) => child!.once("exit", resolve));
     expect(code).toBe(0);
-    expect(connectors.filter(alive)).toEqual([]);
+    expect(connectors.filter(isProcessAlive)).toEqual([]);
     expect(netnsList().filter((ns) => edgeNamespaces.includes(ns))).toEqual([]);
     await eventually(() => expect(edgeProcesses.filter(running)).toEqual([]), 5_000, 100);
   });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
-import { createTestNamespace, deleteTestNamespace, eventually, LocalKubelet, rollingLimits, testKubeConfig } from "../src/index.ts";
+import { createTestNamespace, deleteTestNamespace, eventually, isProcessAlive, LocalKubelet, rollingLimits, testKubeConfig } from "../src/index.ts";
 
 const kc = testKubeConfig();
 const apps = kc.makeApiClient(AppsV1Api);
@@ -41,14 +41,6 @@ async function state(app: string): Promise<{ api: V1Pod[]; running: Map<string, 
   return { api, running };
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   ns = await createTestNamespace(kc, "kubelet");
@@ -100,7 +92,7 @@ describe("LocalKubelet.run", () => {
       const s = await state("web");
       expect(s.api.map((p) => p.metadata!.name)).not.toContain(deletedName);
       expect(s.running.size).toBe(2);
-      expect(alive(deletedPid)).toBe(false);
+      expect(isProcessAlive(deletedPid)).toBe(false);
     }, 20_000, 200);
 
     // Scaling up and down.
@@ -112,7 +104,7 @@ describe("LocalKubelet.run", () => {
       const s = await state("web");
       expect(s.api).toHaveLength(1);
       expect(s.running.size).toBe(1);
-      expect([...three.running.values()].filter(alive)).toHaveLength(1);
+      expect([...three.running.values()].filter(isProcessAlive)).toHaveLength(1);
     }, 20_000, 200);
 
     // A new template: its Pods replace the old ones, which stop.
@@ -128,13 +120,13 @@ describe("LocalKubelet.run", () => {
       const name = s.api[0]!.metadata!.name!;
       expect(old.running.has(name)).toBe(false);
       expect(kubelet.pods().find((p) => p.name === name)!.process.output).toContain("bonjour");
-      expect([...old.running.values()].some(alive)).toBe(false);
+      expect([...old.running.values()].some(isProcessAlive)).toBe(false);
     }, 30_000, 200);
 
     // The Deployment goes: so do its Pods' processes.
     const last = await state("web");
     await apps.deleteNamespacedDeployment({ namespace: ns, name: "web" });
-    await eventually(() => expect([...last.running.values()].some(alive)).toBe(false), 20_000, 200);
+    await eventually(() => expect([...last.running.values()].some(isProcessAlive)).toBe(false), 20_000, 200);
   }, 120_000);
 
   it("keeps a StatefulSet's ordinals running, and leaves workloads without the label alone", async () => {
@@ -234,7 +226,7 @@ describe("LocalKubelet.run", () => {
     const pids = kubelet.pods().filter((p) => p.process.running).map((p) => p.process.child.pid!);
     expect(pids.length).toBeGreaterThan(0);
     await kubelet.close();
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isProcessAlive)).toEqual([]);
   });
 });
 
