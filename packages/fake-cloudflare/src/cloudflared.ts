@@ -29,7 +29,17 @@ import http from "node:http";
 import http2 from "node:http2";
 import https from "node:https";
 import net from "node:net";
-import { type ConfigurationUpdate, forwardableHeaders, readLine, type Registered, type Registration, UPDATE_CONFIGURATION, UPGRADE_HEADER } from "./edge-protocol.ts";
+import {
+  type ConfigurationUpdate,
+  forwardableHeaders,
+  QUICK_SERVICE_HOST,
+  type QuickTunnel,
+  readLine,
+  type Registered,
+  type Registration,
+  UPDATE_CONFIGURATION,
+  UPGRADE_HEADER,
+} from "./edge-protocol.ts";
 
 const VERSION = "2025.11.1 (KTube stand-in)";
 const HA_CONNECTIONS = 4;
@@ -129,7 +139,7 @@ function readToken(args: Args): Credentials {
 async function requestQuickTunnel(service: string): Promise<{ credentials: Credentials; hostname: string }> {
   const url = new URL("/tunnel", service);
   const answer = await new Promise<string>((resolve, reject) => {
-    const req = (url.protocol === "https:" ? https : http).request(url, { method: "POST", headers: { host: "api.trycloudflare.com", "content-type": "application/json" } }, (res) => {
+    const req = (url.protocol === "https:" ? https : http).request(url, { method: "POST", headers: { host: QUICK_SERVICE_HOST, "content-type": "application/json" } }, (res) => {
       let text = "";
       res.on("data", (c: Buffer) => (text += c.toString()));
       res.on("end", () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${res.statusCode}: ${text}`))));
@@ -137,12 +147,12 @@ async function requestQuickTunnel(service: string): Promise<{ credentials: Crede
     req.on("error", reject);
     req.end();
   }).catch((error: Error) => fail(`failed to request quick Tunnel: ${error.message}`));
-  const { result } = JSON.parse(answer) as { result: { id: string; hostname: string; account_tag: string; secret: string } };
+  const { result } = JSON.parse(answer) as { result: QuickTunnel };
   return { credentials: { a: result.account_tag, t: result.id, s: result.secret }, hostname: result.hostname };
 }
 
 /** The first rule that matches, as cloudflared picks it. */
-export function matchRule(rules: readonly IngressRule[], host: string, path: string): IngressRule | undefined {
+function matchRule(rules: readonly IngressRule[], host: string, path: string): IngressRule | undefined {
   const name = host.replace(/:\d+$/, "").toLowerCase();
   return rules.find((rule) => {
     const ruleHost = rule.hostname?.toLowerCase();

@@ -35,6 +35,18 @@ export interface ConfigurationUpdate {
   config: Record<string, unknown>;
 }
 
+/** Quick tunnels are asked of this host (`POST /tunnel`), which the edge's public side answers for. */
+export const QUICK_SERVICE_HOST = "api.trycloudflare.com";
+
+/** What api.trycloudflare.com answers, in `result` (`secret` base64, as Go encodes cloudflared's `[]byte`). */
+export interface QuickTunnel {
+  id: string;
+  name: string;
+  hostname: string;
+  account_tag: string;
+  secret: string;
+}
+
 /** Reads one `\n`-terminated JSON line from a socket, and puts back what came after it. */
 export function readLine<T>(socket: import("node:net").Socket, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {

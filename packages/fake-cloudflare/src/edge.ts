@@ -20,7 +20,17 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { type Connection, now, type Tunnel } from "./model.ts";
-import { type ConfigurationUpdate, readLine, type Registered, type Registration, UPDATE_CONFIGURATION, UPGRADE_HEADER, forwardableHeaders } from "./edge-protocol.ts";
+import {
+  type ConfigurationUpdate,
+  forwardableHeaders,
+  QUICK_SERVICE_HOST,
+  type QuickTunnel,
+  readLine,
+  type Registered,
+  type Registration,
+  UPDATE_CONFIGURATION,
+  UPGRADE_HEADER,
+} from "./edge-protocol.ts";
 import type { Store } from "./store.ts";
 
 export interface EdgeOptions {
@@ -37,18 +47,8 @@ interface EdgeConnection {
 }
 
 const COLO = "lo1";
-export const QUICK_SERVICE_HOST = "api.trycloudflare.com";
 const QUICK_DOMAIN = ".trycloudflare.com";
 const WORDS = ["amber", "brook", "cedar", "delta", "ember", "fjord", "grove", "harbor", "island", "juniper", "kestrel", "lagoon", "meadow", "nectar", "orchid", "prairie"];
-
-/** What api.trycloudflare.com answers (`secret` base64, as Go encodes cloudflared's `[]byte`). */
-export interface QuickTunnel {
-  id: string;
-  name: string;
-  hostname: string;
-  account_tag: string;
-  secret: string;
-}
 const TUNNEL_TARGET = /^([0-9a-f-]{36})\.cfargotunnel\.com$/;
 
 export class FakeCloudflareEdge {
