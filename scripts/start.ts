@@ -30,6 +30,7 @@ const CONTROLLERS: Array<{ name: string; main: string; probe: number; metrics: n
   // Enrolls the VPSes edge Tunnels name, over SSH (locally, as root: a VPS in a network namespace, see edge-demo.ts).
   { name: "edge-controller", main: "apps/edge-controller/src/main.ts", probe: 8087, metrics: 8086, args: [] },
 ];
+const controller = (name: string) => CONTROLLERS.find((c) => c.name === name)!;
 const NAMESPACE = process.env.KTUBE_NAMESPACE ?? "ktube-system";
 const DASHBOARD_PORT = Number(process.env.KTUBE_DASHBOARD_PORT ?? 8088);
 /** The local demo's dashboard user: sees everything KTube, writes bindings (what a platform team member would). */
@@ -126,14 +127,14 @@ if (local) {
   await ngrok.start();
   const ca = join(mkdtempSync(join(tmpdir(), "ktube-ngrok-")), "ca.pem");
   writeFileSync(ca, ngrok.caPem);
-  CONTROLLERS[1]!.args.push(`--ngrok-server-addr=${ngrok.serverAddr}`, `--ngrok-ca-file=${ca}`, `--ngrok-api-url=${ngrok.apiUrl}`);
+  controller("ngrok-controller").args.push(`--ngrok-server-addr=${ngrok.serverAddr}`, `--ngrok-ca-file=${ca}`, `--ngrok-api-url=${ngrok.apiUrl}`);
   await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: "ngrok" }, stringData: { authtoken, apiKey } } });
   say(`fake ngrok cloud: agent ingress ${ngrok.serverAddr}, API ${ngrok.apiUrl} (authtoken and API key in ${NAMESPACE}/ngrok)`);
   // And the Dev Tunnels service (management API, relay, Entra), with the app examples/devtunnels.yaml names.
   devtunnels = new FakeDevTunnels({ clusterId: "euw" });
   devtunnels.addApp("contoso.onmicrosoft.com", "00000000-0000-0000-0000-000000000001", "demo-client-secret");
   await devtunnels.start();
-  CONTROLLERS[2]!.args.push(`--devtunnels-service-url=${devtunnels.serviceUrl}`, `--entra-authority-url=${devtunnels.entra.authority}`);
+  controller("devtunnels-controller").args.push(`--devtunnels-service-url=${devtunnels.serviceUrl}`, `--entra-authority-url=${devtunnels.entra.authority}`);
   await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: "devtunnels" }, stringData: { clientSecret: "demo-client-secret" } } });
   say(`fake Dev Tunnels service at ${devtunnels.serviceUrl} (Entra app of examples/devtunnels.yaml; its secret in ${NAMESPACE}/devtunnels)`);
   // What the bindings route to: the examples' Services, all answered by one backend on loopback.
@@ -144,7 +145,7 @@ if (local) {
   // with a proxy that stands in for cluster DNS and kube-proxy (see service-proxy.ts): the
   // Cloudflare controller reads quick tunnels' URLs from their Services.
   serviceProxy = new LocalServiceProxy(kc);
-  CONTROLLERS[0]!.env = { NODE_USE_ENV_PROXY: "1", HTTP_PROXY: await serviceProxy.start(), NO_PROXY: "127.0.0.1,localhost,::1" };
+  controller("cloudflare-controller").env = { NODE_USE_ENV_PROXY: "1", HTTP_PROXY: await serviceProxy.start(), NO_PROXY: "127.0.0.1,localhost,::1" };
   // And a VPS for examples/edge.yaml, with a node whose Pod namespaces the uplinks run in, where this machine can make them.
   edgeUnavailable = edgeDemoUnavailable();
   if (!edgeUnavailable) {
