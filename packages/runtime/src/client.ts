@@ -119,7 +119,8 @@ export class KubeClient {
    * handshake each and, with a couple of hundred requests a second, close to 200 MiB of
    * TLS and HTTP/2 state outside V8's heap. The first Agent is kept and every request
    * goes through it; what can change between requests (tokens) is in the headers, taken
-   * each time.
+   * each time. A client certificate is the one the process started with (in a cluster the
+   * ServiceAccount token is a header).
    */
   private dispatcher?: Dispatcher;
 
